@@ -1,0 +1,103 @@
+//! Translations: Fluent files under `locales/{it,en}/` (one file per area), Italian first. The language of a
+//! request comes from the session, else the account, else the `lang` cookie, else Accept-Language.
+
+use std::collections::HashMap;
+
+use fluent_templates::fluent_bundle::FluentValue;
+use fluent_templates::{Loader, static_loader};
+
+static_loader! {
+    static LOCALES = {
+        locales: "../../locales",
+        fallback_language: "it",
+        // Unicode isolation marks around placeables would end up inside attributes and e-mail text.
+        customise: |bundle| bundle.set_use_isolating(false),
+    };
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize)]
+pub enum Lang {
+    #[default]
+    It,
+    En,
+}
+
+impl Lang {
+    pub const ALL: [Lang; 2] = [Lang::It, Lang::En];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::It => "it",
+            Lang::En => "en",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Lang> {
+        match s.trim().get(..2).map(str::to_ascii_lowercase).as_deref() {
+            Some("it") => Some(Lang::It),
+            Some("en") => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    /// The first supported language in an Accept-Language header, by quality.
+    pub fn from_accept_language(header: &str) -> Option<Lang> {
+        let mut best: Option<(f32, Lang)> = None;
+        for part in header.split(',') {
+            let mut it = part.split(';');
+            let tag = it.next().unwrap_or("").trim();
+            let q = it
+                .find_map(|p| p.trim().strip_prefix("q=").and_then(|v| v.parse::<f32>().ok()))
+                .unwrap_or(1.0);
+            if let Some(l) = Lang::parse(tag) {
+                if best.is_none_or(|(bq, _)| q > bq) {
+                    best = Some((q, l));
+                }
+            }
+        }
+        best.map(|(_, l)| l)
+    }
+
+    fn langid(self) -> fluent_templates::LanguageIdentifier {
+        match self {
+            Lang::It => fluent_templates::langid!("it"),
+            Lang::En => fluent_templates::langid!("en"),
+        }
+    }
+
+    /// The message `key`; the key itself when no file has it, so a missing translation shows, not crashes.
+    pub fn t(self, key: &str) -> String {
+        LOCALES.try_lookup(&self.langid(), key).unwrap_or_else(|| key.to_owned())
+    }
+
+    pub fn t_args(self, key: &str, args: &[(&str, String)]) -> String {
+        let map: HashMap<std::borrow::Cow<'static, str>, FluentValue<'_>> =
+            args.iter().map(|(k, v)| (std::borrow::Cow::Owned((*k).to_owned()), FluentValue::from(v.clone()))).collect();
+        LOCALES.try_lookup_with_args(&self.langid(), key, &map).unwrap_or_else(|| key.to_owned())
+    }
+
+    /// Whether `key` exists in this language (used by the test that every key is translated).
+    pub fn has(self, key: &str) -> bool {
+        LOCALES.try_lookup(&self.langid(), key).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Lang;
+
+    #[test]
+    fn accept_language_picks_the_preferred_supported_language() {
+        assert_eq!(Lang::from_accept_language("en-GB,en;q=0.9,it;q=0.8"), Some(Lang::En));
+        assert_eq!(Lang::from_accept_language("de-DE,it;q=0.5,en;q=0.4"), Some(Lang::It));
+        assert_eq!(Lang::from_accept_language("de-DE,fr"), None);
+    }
+
+    #[test]
+    fn messages_exist_in_both_languages_and_differ() {
+        assert_eq!(Lang::It.t("nav-home"), "Home");
+        assert_eq!(Lang::It.t("login-title"), "Accedi");
+        assert_eq!(Lang::En.t("login-title"), "Sign in");
+        assert_eq!(Lang::En.t("no-such-key"), "no-such-key");
+    }
+}
