@@ -1,0 +1,91 @@
+//! The web shell of agilekit: layout and assets, i18n, who is asking, errors at the boundary, the kernel's pages
+//! and API, and the middleware stack every route runs behind. Domain crates add their routers through [`app`].
+
+pub mod api;
+pub mod assets;
+pub mod auth;
+pub mod csrf;
+pub mod ctx;
+pub mod error;
+pub mod i18n;
+pub mod ops;
+pub mod pages;
+pub mod state;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use state::{AppState, WebConfig};
+
+/// Authenticated pages must never be stored by a browser or a proxy and served to someone else.
+async fn no_store(req: Request, next: Next) -> Response {
+    let is_static = req.uri().path().starts_with("/static/");
+    let mut r = next.run(req).await;
+    if !is_static && !r.headers().contains_key(header::CACHE_CONTROL) {
+        r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    r
+}
+
+async fn fallback(req: Request) -> Response {
+    use axum::response::IntoResponse;
+    if req.uri().path().starts_with("/api/") {
+        api::not_found().await
+    } else {
+        error::PageError::not_found().into_response()
+    }
+}
+
+/// The whole application: the kernel's pages and API, `domains` (each domain crate's router), static assets,
+/// operations endpoints, and the middleware stack.
+pub fn app(state: AppState, domains: Router<AppState>) -> Router {
+    let limit = state.cfg.body_limit;
+    let timeout = state.cfg.request_timeout;
+    let x_request_id = HeaderName::from_static("x-request-id");
+    let csp = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; \
+               frame-ancestors 'none'; base-uri 'self'; form-action 'self'";
+    Router::new()
+        .merge(pages::router())
+        .merge(api::router())
+        .merge(domains)
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/static/bi/{version}/{*path}", get(assets::bootstrap_italia))
+        .route("/static/htmx/{version}/{*path}", get(assets::htmx))
+        .route("/static/own/{version}/{*path}", get(assets::own))
+        .fallback(fallback)
+        .layer(middleware::from_fn_with_state(state.clone(), ops::track))
+        .layer(middleware::from_fn(csrf::protect))
+        .layer(middleware::from_fn_with_state(state.clone(), pages::shell::error_pages))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::resolve))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(RequestBodyLimitLayer::new(limit))
+        .layer(middleware::from_fn(no_store))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp)))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// How long to wait for in-flight requests at shutdown.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);

@@ -2,6 +2,7 @@
 //! (passwords, sessions, API tokens, throttling). Public accounts (companies' representatives, citizens) hold
 //! no membership.
 
+pub mod login;
 pub mod password;
 pub mod reset;
 pub mod session;

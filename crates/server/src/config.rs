@@ -1,0 +1,91 @@
+//! Configuration: defaults that need no file, then an optional TOML file, then `AGILEKIT_*` variables, then flags.
+
+use std::path::{Path, PathBuf};
+
+use agilekit_kernel::mail::SmtpConfig;
+use serde::Deserialize;
+
+#[derive(Clone, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    /// `postgres://…` for PostgreSQL; empty for the SQLite file in `data_dir`.
+    pub database_url: String,
+    pub public_url: String,
+    pub secure_cookies: bool,
+    pub body_limit_bytes: usize,
+    pub request_timeout_secs: u64,
+    pub smtp: SmtpConfig,
+    /// Seconds before the first retry of a failed job; doubles each attempt.
+    pub job_backoff_secs: u64,
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./agilekit-data"),
+            database_url: String::new(),
+            public_url: String::new(),
+            secure_cookies: false,
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            smtp: SmtpConfig::default(),
+            job_backoff_secs: 30,
+            log_format: "text".into(),
+        }
+    }
+}
+
+// Secrets never reach the logs, not even through a debug print of the configuration.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let db = if self.database_url.contains('@') { "postgres://[redacted]" } else { self.database_url.as_str() };
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &db)
+            .field("public_url", &self.public_url)
+            .field("smtp_host", &self.smtp.host)
+            .field("smtp_port", &self.smtp.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut c = match file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?;
+                toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
+            }
+            None => Config::default(),
+        };
+        let env = |k: &str| std::env::var(format!("AGILEKIT_{k}")).ok().filter(|v| !v.is_empty());
+        if let Some(v) = env("LISTEN") { c.listen = v; }
+        if let Some(v) = env("DATA_DIR") { c.data_dir = v.into(); }
+        if let Some(v) = env("DATABASE_URL").or_else(|| std::env::var("DATABASE_URL").ok().filter(|v| !v.is_empty())) { c.database_url = v; }
+        if let Some(v) = env("PUBLIC_URL") { c.public_url = v; }
+        if let Some(v) = env("SECURE_COOKIES") { c.secure_cookies = v == "1" || v == "true"; }
+        if let Some(v) = env("SMTP_HOST") { c.smtp.host = v; }
+        if let Some(v) = env("SMTP_PORT") { c.smtp.port = v.parse().map_err(|_| anyhow::anyhow!("AGILEKIT_SMTP_PORT: not a port"))?; }
+        if let Some(v) = env("SMTP_SECURITY") { c.smtp.security = v; }
+        if let Some(v) = env("SMTP_USERNAME") { c.smtp.username = Some(v); }
+        if let Some(v) = env("SMTP_PASSWORD") { c.smtp.password = Some(v); }
+        if let Some(v) = env("SMTP_FROM") { c.smtp.from = v; }
+        if let Some(v) = env("JOB_BACKOFF_SECS") { c.job_backoff_secs = v.parse().map_err(|_| anyhow::anyhow!("AGILEKIT_JOB_BACKOFF_SECS: not a number"))?; }
+        if let Some(v) = env("LOG_FORMAT") { c.log_format = v; }
+        Ok(c)
+    }
+
+    /// The database URL in effect: the configured one, or the SQLite file in the data directory.
+    pub fn effective_database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("agilekit.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+}
