@@ -1,0 +1,6 @@
+//! The integration suite: one test binary, one module per feature. Every test starts the real server on a free
+//! port with a fresh database and talks HTTP; `both_engines!` runs each test on SQLite and on PostgreSQL.
+
+mod helpers;
+
+mod shell;
