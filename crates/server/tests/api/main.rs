@@ -4,3 +4,10 @@
 mod helpers;
 
 mod shell;
+mod account;
+mod admin;
+mod api_v1;
+mod audit;
+mod isolation;
+mod orgs;
+mod outbox;

@@ -1,5 +1,9 @@
 //! The kernel's HTML pages. Handlers are thin: extract, call one kernel function, render one askama struct.
 
+pub mod account;
+pub mod admin;
+pub mod audit;
+pub mod orgs;
 pub mod shell;
 
 use axum::Router;
@@ -7,7 +11,7 @@ use axum::Router;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    shell::router()
+    shell::router().merge(account::router()).merge(orgs::router()).merge(admin::router()).merge(audit::router())
 }
 
 /// A `next` parameter is followed only when it is a path on this site (never `//host` or a full URL).
