@@ -14,6 +14,8 @@ use crate::tenancy;
 pub struct Principal {
     pub account: Account,
     pub roles: HashMap<OrgId, Vec<Role>>,
+    /// The organisations in the order the account joined them: the first is its home organisation.
+    pub joined: Vec<OrgId>,
     /// Has `platform_admin` in the operator organisation.
     pub platform_admin: bool,
 }
@@ -22,7 +24,11 @@ impl Principal {
     pub async fn load(db: &Db, id: AccountId) -> DbResult<Principal> {
         let account = identity::get(db, id).await?;
         let mut roles: HashMap<OrgId, Vec<Role>> = HashMap::new();
+        let mut joined = Vec::new();
         for m in identity::memberships(db, id).await? {
+            if !joined.contains(&m.org_id) {
+                joined.push(m.org_id);
+            }
             if let Some(r) = Role::parse(&m.role) {
                 roles.entry(m.org_id).or_default().push(r);
             }
@@ -30,7 +36,7 @@ impl Principal {
         let operator = tenancy::operator(db).await?;
         let platform_admin =
             operator.is_some_and(|o| roles.get(&o.id).is_some_and(|rs| rs.contains(&Role::PlatformAdmin)));
-        Ok(Principal { account, roles, platform_admin })
+        Ok(Principal { account, roles, joined, platform_admin })
     }
 
     pub fn id(&self) -> AccountId {
@@ -45,10 +51,9 @@ impl Principal {
         self.roles.get(&org).is_some_and(|rs| rs.contains(&role))
     }
 
+    /// The account's organisations, home organisation first.
     pub fn orgs(&self) -> Vec<OrgId> {
-        let mut v: Vec<OrgId> = self.roles.keys().copied().collect();
-        v.sort();
-        v
+        self.joined.clone()
     }
 
     /// May read the organisation's admin pages (members, services, audit): its admins and HR, and platform admins.

@@ -35,8 +35,9 @@ impl PageCtx {
             if let Ok(list) = tenancy::list_by_ids(&state.db, &ids).await {
                 orgs = list.into_iter().map(|o| OrgChoice { id: o.id, name: o.name }).collect();
             }
-            let wanted = u.session.as_ref().and_then(|s| s.current_org_id);
-            current_org = orgs.iter().find(|o| Some(o.id) == wanted).or(orgs.first()).cloned();
+            let wanted = u.session.as_ref().and_then(|s| s.current_org_id).filter(|o| ids.contains(o));
+            let home = wanted.or(ids.first().copied());
+            current_org = orgs.iter().find(|o| Some(o.id) == home).cloned();
         }
         PageCtx { lang: rc.lang, principal, orgs, current_org, path: rc.path.clone(), asset_version: crate::assets::own_version() }
     }

@@ -9,5 +9,6 @@ mod admin;
 mod api_v1;
 mod audit;
 mod isolation;
+mod oidc;
 mod orgs;
 mod outbox;

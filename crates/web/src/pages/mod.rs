@@ -3,6 +3,7 @@
 pub mod account;
 pub mod admin;
 pub mod audit;
+pub mod oidc;
 pub mod orgs;
 pub mod shell;
 
@@ -11,7 +12,7 @@ use axum::Router;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    shell::router().merge(account::router()).merge(orgs::router()).merge(admin::router()).merge(audit::router())
+    shell::router().merge(account::router()).merge(orgs::router()).merge(admin::router()).merge(audit::router()).merge(oidc::router())
 }
 
 /// A `next` parameter is followed only when it is a path on this site (never `//host` or a full URL).
