@@ -9,6 +9,7 @@ mod admin;
 mod api_v1;
 mod audit;
 mod isolation;
+mod kernel;
 mod oidc;
 mod orgs;
 mod outbox;
