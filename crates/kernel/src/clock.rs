@@ -60,7 +60,7 @@ mod tests {
         let (ta, tb, tc) = (a.format(&Rfc3339).unwrap(), b.format(&Rfc3339).unwrap(), c.format(&Rfc3339).unwrap());
         assert_eq!(ta.len(), tb.len());
         assert_eq!(tb.len(), tc.len());
-        assert!(tc < tb && tb < ta, "{tc} {tb} {ta}");
+        assert!(tc < ta && ta < tb, "{tc} {ta} {tb}");
     }
 
     #[test]

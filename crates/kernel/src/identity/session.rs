@@ -134,3 +134,77 @@ pub async fn clear_mfa_pending(db: &Db, id: SessionId) -> DbResult<()> {
 pub async fn sweep(db: &Db) -> DbResult<u64> {
     Ok(db_run!(db, |p| sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(crate::clock::now()).execute(p).await?.rows_affected()))
 }
+
+/// Ends one of the account's sessions from its account page, audited; another account's session is not found.
+pub async fn end_owned(db: &Db, actor: &crate::audit::Actor, account: AccountId, id: SessionId) -> crate::Result<()> {
+    let mut tx = db.begin().await?;
+    let n = db_run!(tx &mut tx, |c| sqlx::query("DELETE FROM sessions WHERE id = $1 AND account_id = $2")
+        .bind(id).bind(account).execute(c).await?.rows_affected());
+    if n == 0 {
+        return Err(crate::Error::NotFound);
+    }
+    crate::audit::record(&mut tx, actor, crate::audit::Change {
+        org: None, action: "session.end", entity: "account", entity_id: account.to_string(),
+        before: Some(serde_json::json!({"session": id})), after: None,
+    }).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Ends every session of the account but `keep` ("log out everywhere else"), audited; returns how many ended.
+pub async fn end_others(db: &Db, actor: &crate::audit::Actor, account: AccountId, keep: SessionId) -> crate::Result<u64> {
+    let mut tx = db.begin().await?;
+    let n = db_run!(tx &mut tx, |c| sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND id <> $2")
+        .bind(account).bind(keep).execute(c).await?.rows_affected());
+    crate::audit::record(&mut tx, actor, crate::audit::Change {
+        org: None, action: "session.end_others", entity: "account", entity_id: account.to_string(),
+        before: None, after: Some(serde_json::json!({"ended": n})),
+    }).await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// Changes the password from the account page. The current password must be right (a wrong one counts against
+/// the same throttle as a wrong login, so a stolen session cannot guess it), the new one is typed twice; then
+/// every other session ends, so whoever knew the old password is out. Field errors use the form's names:
+/// `current_password` (`required`, `wrong`), `new_password` (the policy's codes), `password_confirm` (`mismatch`).
+pub async fn change_password(
+    db: &Db,
+    actor: &crate::audit::Actor,
+    account: AccountId,
+    keep: SessionId,
+    current: &str,
+    new: &str,
+    confirm: &str,
+) -> crate::Result<u64> {
+    use crate::identity::{password, throttle};
+    let mut errs = crate::FieldErrors::new();
+    if current.is_empty() {
+        errs.add("current_password", "required");
+    }
+    if let Err(code) = password::check_policy(new) {
+        errs.add("new_password", code);
+    }
+    if new != confirm {
+        errs.add("password_confirm", "mismatch");
+    }
+    errs.into_result()?;
+    let acc = crate::identity::get(db, account).await?;
+    let key = throttle::account_key(&acc.email);
+    if let Some(secs) = throttle::locked(db, &key).await? {
+        return Err(crate::Error::Throttled { retry_after_secs: secs });
+    }
+    if !password::verify(current.to_owned(), acc.password_hash.clone()).await {
+        if let Some(secs) = throttle::failure(db, &key, throttle::PER_ACCOUNT).await? {
+            return Err(crate::Error::Throttled { retry_after_secs: secs });
+        }
+        return Err(crate::FieldErrors::one("current_password", "wrong"));
+    }
+    crate::identity::set_password(db, actor, account, new).await.map_err(|e| match e {
+        crate::Error::Invalid(f) => crate::Error::Invalid(crate::FieldErrors(
+            f.0.into_iter().map(|e| crate::FieldError { field: "new_password".into(), code: e.code }).collect(),
+        )),
+        other => other,
+    })?;
+    Ok(delete_others(db, account, Some(keep)).await?)
+}
