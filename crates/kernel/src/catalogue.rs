@@ -308,3 +308,51 @@ pub async fn release_in(tx: &mut Tx, org: OrgId, service: Service, key: &str, n:
     ).bind(n).bind(key).bind(org).bind(service.key()).execute(c).await.map_err(DbError::from)?; });
     Ok(())
 }
+
+/// An organisation as its dashboard shows it: itself, its parent, its subscriptions with quotas, and the
+/// services it could still request.
+#[derive(Clone, Debug)]
+pub struct Overview {
+    pub org: crate::tenancy::Organisation,
+    pub parent: Option<crate::tenancy::Organisation>,
+    pub subscriptions: Vec<SubscriptionView>,
+    /// Available in the catalogue and not yet subscribed (in any state).
+    pub requestable: Vec<Service>,
+}
+
+pub async fn overview(db: &Db, org: OrgId) -> DbResult<Overview> {
+    let o = crate::tenancy::get(db, org).await?;
+    let parent = match o.parent_id {
+        Some(p) => Some(crate::tenancy::get(db, p).await?),
+        None => None,
+    };
+    let subscriptions = subscriptions(db, org).await?;
+    let requestable = services(db)
+        .await?
+        .into_iter()
+        .filter(|s| s.available && !subscriptions.iter().any(|v| v.subscription.service_key == s.key))
+        .filter_map(|s| Service::parse(&s.key))
+        .collect();
+    Ok(Overview { org: o, parent, subscriptions, requestable })
+}
+
+/// A service of the catalogue with how many organisations have it active: the operator's catalogue page.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct ServiceUsage {
+    pub service: ServiceRow,
+    pub active_orgs: i64,
+}
+
+pub async fn usage(db: &Db) -> DbResult<Vec<ServiceUsage>> {
+    let counts: Vec<(String, i64)> = db_run!(db, |p| sqlx::query_as(
+        "SELECT service_key, COUNT(*) FROM subscriptions WHERE state = 'active' GROUP BY service_key"
+    ).fetch_all(p).await?);
+    Ok(services(db)
+        .await?
+        .into_iter()
+        .map(|s| {
+            let active_orgs = counts.iter().find(|c| c.0 == s.key).map_or(0, |c| c.1);
+            ServiceUsage { service: s, active_orgs }
+        })
+        .collect())
+}

@@ -220,3 +220,16 @@ pub async fn reject(db: &Db, actor: &Actor, id: OnboardingId, note: &str) -> Res
     tx.commit().await?;
     get(db, id).await.map_err(Into::into)
 }
+
+/// Every request for the operator's review page: pending ones first (oldest first, as a queue), then the
+/// reviewed ones, newest first.
+pub async fn list_for_review(db: &Db) -> DbResult<Vec<Request>> {
+    let mut all = list(db, None).await?;
+    all.sort_by(|a, b| match (a.state == "pending", b.state == "pending") {
+        (true, true) => a.created_at.cmp(&b.created_at),
+        (true, false) => std::cmp::Ordering::Less,
+        (false, true) => std::cmp::Ordering::Greater,
+        (false, false) => b.created_at.cmp(&a.created_at),
+    });
+    Ok(all)
+}

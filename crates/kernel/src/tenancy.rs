@@ -1,15 +1,18 @@
 //! Organisations (tenants): the operator, the region, its entities, the local administrations that join.
-//! Every row of tenant data carries an `org_id`; this module owns the organisations themselves.
+//! Every row of tenant data carries an `org_id`; this module owns the organisations themselves, their tree,
+//! and the rules for adding people to them and changing their roles.
 
 use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::audit::{self, Actor, Change};
+use crate::authz::Principal;
 use crate::db::{Db, DbResult, Tx};
 use crate::db_run;
 use crate::error::{Error, FieldErrors, Result};
-use crate::ids::OrgId;
+use crate::identity::Role;
+use crate::ids::{AccountId, OrgId};
 use crate::validate::{CompanyTaxCode, Email, IpaCode, Text};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -253,4 +256,204 @@ pub async fn update(db: &Db, actor: &Actor, id: OrgId, input: &OrgInput) -> Resu
     }).await?;
     tx.commit().await?;
     Ok(after)
+}
+
+/// One organisation in the tree of all organisations, with how deep it sits (0 = no parent).
+#[derive(Clone, Debug)]
+pub struct TreeNode {
+    pub org: Organisation,
+    pub depth: usize,
+}
+
+/// Every organisation, parents before their children, siblings by name: the operator's list.
+pub async fn tree(db: &Db) -> DbResult<Vec<TreeNode>> {
+    Ok(arrange(list(db).await?))
+}
+
+/// Orders a flat list depth-first. An organisation whose parent is not in the list counts as a root,
+/// so nothing is ever left out.
+pub fn arrange(orgs: Vec<Organisation>) -> Vec<TreeNode> {
+    let ids: std::collections::HashSet<OrgId> = orgs.iter().map(|o| o.id).collect();
+    let mut children: std::collections::HashMap<Option<OrgId>, Vec<Organisation>> = std::collections::HashMap::new();
+    for o in orgs {
+        let key = o.parent_id.filter(|p| ids.contains(p));
+        children.entry(key).or_default().push(o);
+    }
+    for v in children.values_mut() {
+        v.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    }
+    let mut out = Vec::new();
+    let mut stack: Vec<(Organisation, usize)> = children.remove(&None).unwrap_or_default().into_iter().rev().map(|o| (o, 0)).collect();
+    while let Some((o, depth)) = stack.pop() {
+        if let Some(kids) = children.remove(&Some(o.id)) {
+            stack.extend(kids.into_iter().rev().map(|k| (k, depth + 1)));
+        }
+        out.push(TreeNode { org: o, depth });
+    }
+    // A cycle cannot be stored (`check_parent`), but if one were, its members would be unreachable from a root.
+    let mut rest: Vec<Organisation> = children.into_values().flatten().collect();
+    rest.sort_by(|a, b| a.name.cmp(&b.name));
+    out.extend(rest.into_iter().map(|org| TreeNode { org, depth: 0 }));
+    out
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Members: who works for an organisation, with which roles. The organisation's admins manage them.
+
+/// What an organisation admin submits to add a person, before parsing.
+#[derive(Clone, Debug, Default, serde::Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct MemberInput {
+    pub email: String,
+    /// Used only when no account has the email yet.
+    pub display_name: String,
+    pub role: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct AddedMember {
+    pub account: crate::identity::Account,
+    /// True when the account did not exist and was created (and mailed a first-password link).
+    pub created: bool,
+}
+
+/// `platform_admin` exists only in the operator organisation, and only a platform admin hands it out.
+async fn may_grant(db: &Db, by: &Principal, org: OrgId, role: Role) -> Result<()> {
+    if role != Role::PlatformAdmin {
+        return Ok(());
+    }
+    let in_operator = operator(db).await?.is_some_and(|o| o.id == org);
+    if by.platform_admin && in_operator { Ok(()) } else { Err(Error::Forbidden) }
+}
+
+fn parse_role(s: &str) -> Result<Role> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err(FieldErrors::one("role", "required"));
+    }
+    Role::parse(s).ok_or_else(|| FieldErrors::one("role", "format"))
+}
+
+/// Adds a person to the organisation with a role. When no account has the email, one is created without a
+/// password and sent a first-password link valid 7 days (`{base_url}/password/reset/{secret}`): account,
+/// membership, link and mail commit together or not at all.
+pub async fn add_member(db: &Db, by: &Principal, actor: &Actor, org: OrgId, input: &MemberInput, base_url: &str) -> Result<AddedMember> {
+    let mut errs = FieldErrors::new();
+    let email = errs.check("email", Email::parse(&input.email));
+    let role = Role::parse(input.role.trim());
+    if role.is_none() {
+        errs.add("role", "format");
+    }
+    let existing = match &email {
+        Some(e) => crate::identity::find_by_email(db, e.as_str()).await?,
+        None => None,
+    };
+    if existing.is_none() && input.display_name.trim().is_empty() {
+        errs.add("display_name", "required");
+    }
+    errs.clone().into_result()?;
+    let (Some(email), Some(role)) = (email, role) else { return Err(Error::Invalid(errs)) };
+    may_grant(db, by, org, role).await?;
+    let mut tx = db.begin().await?;
+    let o = get_tx(&mut tx, org).await?;
+    let (account, created) = match existing {
+        Some(a) => (a, false),
+        None => {
+            let new = crate::identity::NewAccount {
+                email: email.as_str().to_owned(),
+                display_name: input.display_name.clone(),
+                ..Default::default()
+            };
+            let a = crate::identity::create_in(&mut tx, actor, &new, None).await?;
+            let secret = crate::identity::reset::issue_in(&mut tx, a.id, time::Duration::days(7)).await?;
+            crate::mail::queue(&mut tx, Some(org), &crate::mail::Mail {
+                to: a.email.clone(),
+                subject: format!("agilekit: il suo accesso per {org} / your access for {org}", org = o.name),
+                text: format!(
+                    "Gentile {name},\n\nè stato aggiunto a {org} su agilekit. Scelga la password entro 7 giorni:\n\
+                     {base}/password/reset/{secret}\n\n\
+                     Dear {name},\n\nyou were added to {org} on agilekit. Choose your password within 7 days:\n\
+                     {base}/password/reset/{secret}\n",
+                    name = a.display_name, org = o.name, base = base_url.trim_end_matches('/')
+                ),
+            }).await?;
+            (a, true)
+        }
+    };
+    crate::identity::grant_in(&mut tx, actor, org, account.id, role).await?;
+    tx.commit().await?;
+    Ok(AddedMember { account, created })
+}
+
+/// Gives one more role to someone who is already a member of the organisation.
+pub async fn grant_role(db: &Db, by: &Principal, actor: &Actor, org: OrgId, account: AccountId, role: &str) -> Result<()> {
+    let role = parse_role(role)?;
+    may_grant(db, by, org, role).await?;
+    let mut tx = db.begin().await?;
+    // Only members: an admin cannot reach into accounts that have nothing to do with the organisation by id.
+    let member: Option<(String,)> = db_run!(tx &mut tx, |c| sqlx::query_as("SELECT role FROM memberships WHERE org_id = $1 AND account_id = $2 LIMIT 1")
+        .bind(org).bind(account).fetch_optional(c).await?);
+    if member.is_none() {
+        return Err(Error::NotFound);
+    }
+    crate::identity::grant_in(&mut tx, actor, org, account, role).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Takes a role away. The organisation's last admin stays (someone must be able to manage it), and
+/// `platform_admin` is taken away only by a platform admin.
+pub async fn revoke_role(db: &Db, by: &Principal, actor: &Actor, org: OrgId, account: AccountId, role: &str) -> Result<()> {
+    let role = parse_role(role)?;
+    if role == Role::PlatformAdmin && !by.platform_admin {
+        return Err(Error::Forbidden);
+    }
+    let mut tx = db.begin().await?;
+    if role == Role::OrgAdmin {
+        let (admins,): (i64,) = db_run!(tx &mut tx, |c| sqlx::query_as("SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND role = $2")
+            .bind(org).bind(role.as_str()).fetch_one(c).await?);
+        if admins <= 1 {
+            return Err(Error::Conflict("last-admin"));
+        }
+    }
+    let n = db_run!(tx &mut tx, |c| sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND account_id = $2 AND role = $3")
+        .bind(org).bind(account).bind(role.as_str()).execute(c).await?.rows_affected());
+    if n == 0 {
+        return Err(Error::NotFound);
+    }
+    audit::record(&mut tx, actor, Change {
+        org: Some(org), action: "membership.revoke", entity: "account", entity_id: account.to_string(),
+        before: Some(json!({"role": role.as_str()})), after: None,
+    }).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tree_tests {
+    use super::*;
+
+    fn org(name: &str, parent: Option<OrgId>) -> Organisation {
+        let now = crate::clock::now();
+        Organisation {
+            id: OrgId::new(), kind: "region".into(), name: name.into(), ipa_code: name.to_lowercase(), tax_code: String::new(),
+            pec: None, parent_id: parent, active: true, created_at: now, updated_at: now,
+        }
+    }
+
+    #[test]
+    fn parents_come_before_their_children_and_siblings_by_name() {
+        let region = org("Regione", None);
+        let arpa = org("ARPA", Some(region.id));
+        let lab = org("Laboratorio", Some(arpa.id));
+        let ersaf = org("ERSAF", Some(region.id));
+        let aria = org("ARIA", None);
+        let stray = org("Orfano", Some(OrgId::new()));
+        let names = |v: Vec<TreeNode>| v.into_iter().map(|n| (n.org.name, n.depth)).collect::<Vec<_>>();
+        let got = names(arrange(vec![lab, ersaf, region, stray, arpa, aria]));
+        assert_eq!(got, vec![
+            ("ARIA".into(), 0), ("Orfano".into(), 0), ("Regione".into(), 0), ("ARPA".into(), 1), ("Laboratorio".into(), 2),
+            ("ERSAF".into(), 1),
+        ]);
+    }
 }
