@@ -139,16 +139,45 @@ pub struct Filter {
     pub before_seq: Option<i64>,
 }
 
-/// Newest first, at most `limit` entries.
-pub async fn list(db: &Db, f: &Filter, limit: i64) -> DbResult<Vec<Entry>> {
-    let like = f.action_prefix.as_ref().map(|p| format!("{}%", p.replace('%', "").replace('_', "\\_")));
-    let sql = "SELECT * FROM audit_log WHERE ($1 IS NULL OR org_id = $1) AND ($2 IS NULL OR actor_id = $2)
-               AND ($3 IS NULL OR action LIKE $3 ESCAPE '\\') AND ($4 IS NULL OR entity = $4) AND ($5 IS NULL OR entity_id = $5)
-               AND ($6 IS NULL OR at >= $6) AND ($7 IS NULL OR at < $7) AND ($8 IS NULL OR seq < $8)
-               ORDER BY seq DESC LIMIT $9";
+/// An entry with the names a reader needs beside it: who acted (when an account did) and in which organisation.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct NamedEntry {
+    #[sqlx(flatten)]
+    pub entry: Entry,
+    pub actor_email: Option<String>,
+    pub actor_name: Option<String>,
+    pub org_name: Option<String>,
+}
+
+/// `LIKE` pattern for "starts with": the prefix's own `\`, `%` and `_` match only themselves.
+fn prefix_pattern(prefix: &str) -> String {
+    let mut p = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+// Parameters appear first in numeric order: SQLite numbers `$n` by first appearance.
+const WHERE: &str = "($1 IS NULL OR a.org_id = $1) AND ($2 IS NULL OR a.actor_id = $2)
+     AND ($3 IS NULL OR a.action LIKE $3 ESCAPE '\\') AND ($4 IS NULL OR a.entity = $4) AND ($5 IS NULL OR a.entity_id = $5)
+     AND ($6 IS NULL OR a.at >= $6) AND ($7 IS NULL OR a.at < $7) AND ($8 IS NULL OR a.seq < $8)
+     ORDER BY a.seq DESC LIMIT $9";
+
+async fn select<T>(db: &Db, select: &str, f: &Filter, limit: i64) -> DbResult<Vec<T>>
+where
+    T: Send + Unpin,
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+{
+    let like = f.action_prefix.as_deref().map(prefix_pattern);
+    let sql = format!("{select} WHERE {WHERE}");
     let rows = match db {
         Db::Sqlite(p) => {
-            sqlx::query_as::<_, Entry>(sql)
+            sqlx::query_as::<_, T>(sqlx::AssertSqlSafe(sql))
                 .bind(f.org).bind(f.actor).bind(&like).bind(&f.entity).bind(&f.entity_id)
                 .bind(f.since).bind(f.until).bind(f.before_seq).bind(limit)
                 .fetch_all(p).await?
@@ -160,13 +189,31 @@ pub async fn list(db: &Db, f: &Filter, limit: i64) -> DbResult<Vec<Entry>> {
                 .replace("$3 IS NULL", "$3::text IS NULL").replace("$4 IS NULL", "$4::text IS NULL")
                 .replace("$5 IS NULL", "$5::text IS NULL").replace("$6 IS NULL", "$6::timestamptz IS NULL")
                 .replace("$7 IS NULL", "$7::timestamptz IS NULL").replace("$8 IS NULL", "$8::bigint IS NULL");
-            sqlx::query_as::<_, Entry>(sqlx::AssertSqlSafe(sql))
+            sqlx::query_as::<_, T>(sqlx::AssertSqlSafe(sql))
                 .bind(f.org).bind(f.actor).bind(&like).bind(&f.entity).bind(&f.entity_id)
                 .bind(f.since).bind(f.until).bind(f.before_seq).bind(limit)
                 .fetch_all(p).await?
         }
     };
     Ok(rows)
+}
+
+/// Newest first, at most `limit` entries.
+pub async fn list(db: &Db, f: &Filter, limit: i64) -> DbResult<Vec<Entry>> {
+    select(db, "SELECT a.* FROM audit_log a", f, limit).await
+}
+
+/// As [`list`], with the actor's email and name and the organisation's name (absent when the actor was the
+/// system, or the account or organisation is gone: the log outlives what it describes).
+pub async fn list_named(db: &Db, f: &Filter, limit: i64) -> DbResult<Vec<NamedEntry>> {
+    select(
+        db,
+        "SELECT a.*, acc.email AS actor_email, acc.display_name AS actor_name, o.name AS org_name FROM audit_log a
+         LEFT JOIN accounts acc ON acc.id = a.actor_id LEFT JOIN organisations o ON o.id = a.org_id",
+        f,
+        limit,
+    )
+    .await
 }
 
 /// What `verify` found.
@@ -211,4 +258,15 @@ pub async fn verify(db: &Db) -> DbResult<Verdict> {
         return Ok(Verdict::Broken { seq: expected_seq, reason: "entries after this point were removed" });
     }
     Ok(Verdict::Intact { entries: expected_seq - 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_pattern;
+
+    #[test]
+    fn an_action_prefix_matches_its_wildcards_literally() {
+        assert_eq!(prefix_pattern("org."), "org.%");
+        assert_eq!(prefix_pattern("a_b%c\\"), "a\\_b\\%c\\\\%");
+    }
 }

@@ -100,6 +100,9 @@ pub async fn depth(db: &Db) -> DbResult<Vec<(String, i64)>> {
     .await?))
 }
 
+const BATCH: i64 = 8;
+const LEASE: Duration = Duration::from_secs(300);
+
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 pub type Handler = Arc<dyn Fn(Job) -> HandlerFuture + Send + Sync>;
 
@@ -136,7 +139,9 @@ impl Worker {
 
     /// Claims and runs one batch; returns how many jobs it ran.
     pub async fn run_once(&self) -> DbResult<usize> {
-        let jobs = claim(&self.db, 16, Duration::from_secs(300)).await?;
+        // The batch runs one job after another, so it must finish well inside the lease (a mail may take up to its
+        // 20 s SMTP timeout): otherwise another node would claim the batch's tail again and send it twice.
+        let jobs = claim(&self.db, BATCH, LEASE).await?;
         let n = jobs.len();
         for job in jobs {
             let id = job.id;

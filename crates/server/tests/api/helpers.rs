@@ -148,3 +148,42 @@ macro_rules! both_engines {
         }
     };
 }
+
+// Added for the audit and outbox tests: the database behind a test server, and a restart on it.
+impl TestApp {
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// The URL the server's database answers at: what `agilekit --database-url` (or the data dir, on SQLite) needs.
+    pub fn database_url(&self) -> String {
+        match &self.pg_name {
+            Some(name) => with_db_name(&pg_admin_url(), name),
+            None => Config { data_dir: self.dir.clone(), ..Config::default() }.effective_database_url(),
+        }
+    }
+
+    /// Stops the server and its workers but keeps the database, as a process that exits would.
+    pub async fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+    }
+
+    /// Stops the server and starts a new one on the same database with a fresh pool, as a new process would.
+    pub async fn restart(&mut self, opts: Options) {
+        self.stop().await;
+        let mut cfg = Config { listen: "127.0.0.1:0".into(), data_dir: self.dir.clone(), job_backoff_secs: 1, body_limit_bytes: opts.body_limit, ..Config::default() };
+        cfg.smtp.host = "127.0.0.1".into();
+        cfg.smtp.port = opts.smtp_port;
+        if self.pg_name.is_some() {
+            cfg.database_url = self.database_url();
+        }
+        let db = agilekit_server::open_db(&cfg).await.expect("reopen database");
+        let running = agilekit_server::start(&cfg, db.clone()).await.expect("restart server");
+        self.db.close().await;
+        self.db = db;
+        self.url = running.url();
+        self.running = Some(running);
+    }
+}
