@@ -3,11 +3,13 @@
 //! no membership.
 
 pub mod login;
+pub mod oidc;
 pub mod password;
 pub mod reset;
 pub mod session;
 pub mod throttle;
 pub mod token;
+pub mod totp;
 
 use serde::Serialize;
 use serde_json::json;
@@ -240,7 +242,7 @@ pub async fn update_profile(db: &Db, actor: &Actor, id: AccountId, display_name:
 }
 
 pub async fn memberships(db: &Db, account: AccountId) -> DbResult<Vec<Membership>> {
-    Ok(db_run!(db, |p| sqlx::query_as("SELECT org_id, account_id, role FROM memberships WHERE account_id = $1 ORDER BY org_id, role")
+    Ok(db_run!(db, |p| sqlx::query_as("SELECT org_id, account_id, role FROM memberships WHERE account_id = $1 ORDER BY created_at, role")
         .bind(account).fetch_all(p).await?))
 }
 

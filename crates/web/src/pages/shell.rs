@@ -61,6 +61,7 @@ struct LoginPage {
     errors: FieldErrors,
     message: Option<String>,
     notice: Option<String>,
+    providers: Vec<super::oidc::LoginLink>,
 }
 
 #[derive(Deserialize, Default)]
@@ -74,7 +75,8 @@ struct NextQuery {
 async fn login_form(State(state): State<AppState>, rc: RequestCtx, Query(q): Query<NextQuery>) -> LoginPage {
     let ctx = PageCtx::build(&state, &rc).await;
     let notice = (!q.notice.is_empty()).then(|| ctx.t(&format!("notice-{}", q.notice.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', ""))));
-    LoginPage { ctx, email: String::new(), next: safe_next(&q.next).to_owned(), errors: FieldErrors::new(), message: None, notice }
+    let providers = super::oidc::login_links(&state, &q.next).await;
+    LoginPage { ctx, email: String::new(), next: safe_next(&q.next).to_owned(), errors: FieldErrors::new(), message: None, notice, providers }
 }
 
 #[derive(Deserialize, Default)]
@@ -127,7 +129,8 @@ async fn login_submit(State(state): State<AppState>, rc: RequestCtx, headers: He
                 _ => return PageError::from(e).into_response(),
             };
             let errors = if let Error::Invalid(f) = e { f } else { FieldErrors::new() };
-            let page = LoginPage { ctx, email: f.email, next, errors, message, notice: None };
+            let providers = super::oidc::login_links(&state, &next).await;
+            let page = LoginPage { ctx, email: f.email, next, errors, message, notice: None, providers };
             (status, page).into_response()
         }
     }
