@@ -27,7 +27,7 @@ fn same_origin(req: &Request) -> bool {
 
 pub async fn protect(req: Request, next: Next) -> Response {
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE);
-    let bearer_only = req.headers().contains_key(header::AUTHORIZATION) && !req.headers().contains_key(header::COOKIE);
+    let bearer_only = (req.headers().contains_key(header::AUTHORIZATION) || req.uri().path().starts_with("/api/")) && !req.headers().contains_key(header::COOKIE);
     if unsafe_method && !bearer_only && !same_origin(&req) {
         tracing::warn!(path = %req.uri().path(), "cross-site request refused");
         return PageError::status(StatusCode::FORBIDDEN, "error-csrf").into_response();
