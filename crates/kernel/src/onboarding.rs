@@ -233,3 +233,19 @@ pub async fn list_for_review(db: &Db) -> DbResult<Vec<Request>> {
     });
     Ok(all)
 }
+
+/// Public submissions per address: twenty an hour, every submission counted, so the public form and the public API
+/// cannot be used to flood the operator's review queue and the requesters' mailboxes.
+pub const PUBLIC_POLICY: crate::identity::throttle::Policy =
+    crate::identity::throttle::Policy { max: 20, window: time::Duration::hours(1), lock: time::Duration::hours(1) };
+
+/// Counts one public submission from `ip`; `Throttled` once the address has used its allowance.
+pub async fn count_public_submission(db: &Db, ip: Option<&str>) -> Result<()> {
+    use crate::identity::throttle;
+    let key = format!("join:{}", ip.unwrap_or("unknown"));
+    if let Some(secs) = throttle::locked(db, &key).await? {
+        return Err(Error::Throttled { retry_after_secs: secs });
+    }
+    throttle::failure(db, &key, PUBLIC_POLICY).await?;
+    Ok(())
+}

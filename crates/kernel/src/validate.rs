@@ -418,6 +418,11 @@ impl Text {
     pub fn parse(input: &str, max: usize) -> Result<Self, Invalid> {
         let text = input.trim();
         check_length(text, 1, max)?;
+        // Control characters have no place in a name or a note (line breaks and tabs aside), and a NUL cannot
+        // even be stored by PostgreSQL.
+        if text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+            return Err(Invalid::Format);
+        }
         Ok(Self(text.to_owned()))
     }
 

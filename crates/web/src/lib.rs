@@ -8,6 +8,7 @@ pub mod csrf;
 pub mod ctx;
 pub mod error;
 pub mod i18n;
+pub mod input;
 pub mod ops;
 pub mod pages;
 pub mod state;
@@ -68,6 +69,7 @@ pub fn app(state: AppState, domains: Router<AppState>) -> Router {
         .fallback(fallback)
         .layer(middleware::from_fn_with_state(state.clone(), ops::track))
         .layer(middleware::from_fn(csrf::protect))
+        .layer(middleware::from_fn_with_state(state.clone(), input::reject_nul))
         .layer(middleware::from_fn_with_state(state.clone(), pages::shell::error_pages))
         .layer(middleware::from_fn_with_state(state.clone(), auth::resolve))
         .layer(DefaultBodyLimit::max(limit))

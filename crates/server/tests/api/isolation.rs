@@ -9,7 +9,6 @@ use agilekit_kernel::identity::oidc::{self, ProviderInput, Scope};
 use agilekit_kernel::{Db, identity, onboarding};
 
 use crate::both_engines;
-use crate::helpers::*;
 
 /// Routes that act on something owned by an organisation, a person or the operator: (method, path template, body).
 /// `{org}` is the victim organisation, `{account}` one of its members, `{provider}` its OIDC provider, `{onboarding}` a

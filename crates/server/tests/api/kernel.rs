@@ -6,7 +6,6 @@ use agilekit_kernel::catalogue::{self, Denied, Service, SubState};
 use agilekit_kernel::tenancy::{self, OrgInput};
 
 use crate::both_engines;
-use crate::helpers::*;
 
 both_engines!(entitlement_answers_for_membership_subscription_and_availability, |app| async move {
     let db = &app.db;

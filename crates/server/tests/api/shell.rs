@@ -133,3 +133,17 @@ both_engines!(static_assets_are_embedded_and_cacheable, |app| async move {
     assert_eq!(r.status(), 200);
     app
 });
+
+both_engines!(nul_characters_are_refused_before_any_handler, |app| async move {
+    let c = app.client();
+    let r = c.post(app.at("/login")).header("content-type", "application/x-www-form-urlencoded").body("email=a%00b&password=x").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("<html"), "an HTML error page");
+    let r = c.get(app.at("/login?next=%00")).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    // A control character inside a name is a field error, not a 500.
+    let c = app.login("admin@regione.example").await;
+    let r = c.post(app.at("/account/profile")).form(&[("display_name", "Marco\u{7}"), ("tax_code", "")]).send().await.unwrap();
+    assert_eq!(r.status(), 422);
+    app
+});

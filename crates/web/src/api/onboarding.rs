@@ -40,6 +40,7 @@ pub(super) async fn submit(
         Some(u) => u.actor(ctx.ip.clone()),
         None => agilekit_kernel::audit::Actor { account: None, ip: ctx.ip.clone() },
     };
+    onboarding::count_public_submission(&state.db, ctx.ip.as_deref()).await?;
     Ok(created(onboarding::submit(&state.db, &who, &input).await?))
 }
 

@@ -4,7 +4,6 @@
 
 use agilekit_kernel::audit::Actor;
 use agilekit_kernel::catalogue::{self, Service};
-use agilekit_kernel::identity::throttle::{self, Policy};
 use agilekit_kernel::ids::{OnboardingId, OrgId};
 use agilekit_kernel::onboarding::{self, RequestInput};
 use agilekit_kernel::tenancy::{self, OrgInput, OrgKind, Organisation, TreeNode};
@@ -17,7 +16,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
-use time::Duration;
 
 use crate::auth::{CurrentUser, RequestCtx, SignedIn};
 use crate::ctx::PageCtx;
@@ -41,7 +39,6 @@ pub fn router() -> Router<AppState> {
 
 /// Twenty requests an hour from one address, counting every submission: enough for an office behind one NAT,
 /// too few to flood the operator's review queue.
-const JOIN_POLICY: Policy = Policy { max: 20, window: Duration::hours(1), lock: Duration::hours(1) };
 
 #[derive(Deserialize, Default)]
 struct Done {
@@ -578,12 +575,10 @@ async fn join_submit(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     let input = join_input(pairs);
-    let key = format!("join:{}", rc.ip.as_deref().unwrap_or("unknown"));
-    let locked = match throttle::locked(&state.db, &key).await? {
-        Some(secs) => Some(secs),
-        None => {
-            // Counted before the work: the twentieth submission goes through and locks the address after it.
-            throttle::failure(&state.db, &key, JOIN_POLICY).await?;
+    let locked = match onboarding::count_public_submission(&state.db, rc.ip.as_deref()).await {
+        Err(Error::Throttled { retry_after_secs }) => Some(retry_after_secs),
+        other => {
+            other?;
             None
         }
     };
