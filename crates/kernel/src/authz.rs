@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 
 use crate::db::{Db, DbResult};
+use crate::db_run;
 use crate::error::{Error, Result};
 use crate::identity::{self, Account, Role};
 use crate::ids::{AccountId, OrgId};
-use crate::tenancy;
 
 /// An authenticated account and its roles per organisation, loaded once per request.
 #[derive(Clone, Debug)]
@@ -16,27 +16,38 @@ pub struct Principal {
     pub roles: HashMap<OrgId, Vec<Role>>,
     /// The organisations in the order the account joined them: the first is its home organisation.
     pub joined: Vec<OrgId>,
+    /// The names of those organisations, in the same order (for the organisation switcher).
+    pub org_names: Vec<(OrgId, String)>,
     /// Has `platform_admin` in the operator organisation.
     pub platform_admin: bool,
 }
 
 impl Principal {
+    /// Two queries, whatever the number of memberships: this runs on every authenticated request.
     pub async fn load(db: &Db, id: AccountId) -> DbResult<Principal> {
         let account = identity::get(db, id).await?;
+        let rows: Vec<(OrgId, String, String, String)> = db_run!(db, |p| sqlx::query_as(
+            "SELECT m.org_id, m.role, o.kind, o.name FROM memberships m JOIN organisations o ON o.id = m.org_id
+             WHERE m.account_id = $1 ORDER BY m.created_at, m.role"
+        )
+        .bind(id)
+        .fetch_all(p)
+        .await?);
         let mut roles: HashMap<OrgId, Vec<Role>> = HashMap::new();
         let mut joined = Vec::new();
-        for m in identity::memberships(db, id).await? {
-            if !joined.contains(&m.org_id) {
-                joined.push(m.org_id);
+        let mut org_names = Vec::new();
+        let mut platform_admin = false;
+        for (org, role, kind, name) in rows {
+            if !joined.contains(&org) {
+                joined.push(org);
+                org_names.push((org, name));
             }
-            if let Some(r) = Role::parse(&m.role) {
-                roles.entry(m.org_id).or_default().push(r);
+            if let Some(r) = Role::parse(&role) {
+                platform_admin |= r == Role::PlatformAdmin && kind == "operator";
+                roles.entry(org).or_default().push(r);
             }
         }
-        let operator = tenancy::operator(db).await?;
-        let platform_admin =
-            operator.is_some_and(|o| roles.get(&o.id).is_some_and(|rs| rs.contains(&Role::PlatformAdmin)));
-        Ok(Principal { account, roles, joined, platform_admin })
+        Ok(Principal { account, roles, joined, org_names, platform_admin })
     }
 
     pub fn id(&self) -> AccountId {

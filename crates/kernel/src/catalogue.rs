@@ -130,15 +130,30 @@ pub async fn set_available(db: &Db, actor: &Actor, service: Service, available: 
     Ok(())
 }
 
+/// An organisation's subscriptions with their quotas, in catalogue order: one query (the home page runs it).
 pub async fn subscriptions(db: &Db, org: OrgId) -> DbResult<Vec<SubscriptionView>> {
-    let subs: Vec<Subscription> = db_run!(db, |p| sqlx::query_as(
-        "SELECT s.* FROM subscriptions s JOIN services v ON v.key = s.service_key WHERE s.org_id = $1 ORDER BY v.position"
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        sub: Subscription,
+        quota_key: Option<String>,
+        limit_value: Option<i64>,
+        used: Option<i64>,
+    }
+    let rows: Vec<Row> = db_run!(db, |p| sqlx::query_as(
+        "SELECT s.id, s.org_id, s.service_key, s.state, s.created_at, s.updated_at, q.quota_key, q.limit_value, q.used
+         FROM subscriptions s JOIN services v ON v.key = s.service_key
+         LEFT JOIN subscription_quotas q ON q.subscription_id = s.id
+         WHERE s.org_id = $1 ORDER BY v.position, q.quota_key"
     ).bind(org).fetch_all(p).await?);
-    let mut out = Vec::with_capacity(subs.len());
-    for s in subs {
-        let quotas: Vec<Quota> = db_run!(db, |p| sqlx::query_as("SELECT * FROM subscription_quotas WHERE subscription_id = $1 ORDER BY quota_key")
-            .bind(s.id).fetch_all(p).await?);
-        out.push(SubscriptionView { subscription: s, quotas });
+    let mut out: Vec<SubscriptionView> = Vec::new();
+    for r in rows {
+        if out.last().is_none_or(|v| v.subscription.id != r.sub.id) {
+            out.push(SubscriptionView { subscription: r.sub.clone(), quotas: Vec::new() });
+        }
+        if let (Some(key), Some(v)) = (r.quota_key, out.last_mut()) {
+            v.quotas.push(Quota { subscription_id: r.sub.id, quota_key: key, limit_value: r.limit_value, used: r.used.unwrap_or(0) });
+        }
     }
     Ok(out)
 }

@@ -83,10 +83,16 @@ pub type DbResult<T> = Result<T, DbError>;
 impl Db {
     /// Opens the database named by `url`: `postgres://…` for PostgreSQL, `sqlite://…` (or a bare path) for SQLite.
     pub async fn connect(url: &str) -> DbResult<Db> {
+        Self::connect_sized(url, 0).await
+    }
+
+    /// As [`Db::connect`], with at most `pool` connections (0: the default, 32 on PostgreSQL, 8 on SQLite).
+    /// Several nodes on one PostgreSQL share its `max_connections` (100 by default): size pools to fit.
+    pub async fn connect_sized(url: &str, pool: u32) -> DbResult<Db> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
-                .max_connections(32)
+                .max_connections(if pool == 0 { 32 } else { pool })
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(opts)
                 .await?;
@@ -102,7 +108,7 @@ impl Db {
                 .busy_timeout(Duration::from_secs(10))
                 .pragma("temp_store", "memory");
             let pool = SqlitePoolOptions::new()
-                .max_connections(8)
+                .max_connections(if pool == 0 { 8 } else { pool })
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(opts)
                 .await?;

@@ -12,6 +12,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `postgres://…` for PostgreSQL; empty for the SQLite file in `data_dir`.
     pub database_url: String,
+    /// Most database connections this node opens (0: 32 on PostgreSQL, 8 on SQLite).
+    pub db_pool_size: u32,
     pub public_url: String,
     pub secure_cookies: bool,
     pub body_limit_bytes: usize,
@@ -28,6 +30,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("./agilekit-data"),
             database_url: String::new(),
+            db_pool_size: 0,
             public_url: String::new(),
             secure_cookies: false,
             body_limit_bytes: 1024 * 1024,
@@ -67,6 +70,7 @@ impl Config {
         if let Some(v) = env("LISTEN") { c.listen = v; }
         if let Some(v) = env("DATA_DIR") { c.data_dir = v.into(); }
         if let Some(v) = env("DATABASE_URL").or_else(|| std::env::var("DATABASE_URL").ok().filter(|v| !v.is_empty())) { c.database_url = v; }
+        if let Some(v) = env("DB_POOL_SIZE") { c.db_pool_size = v.parse().map_err(|_| anyhow::anyhow!("AGILEKIT_DB_POOL_SIZE: not a number"))?; }
         if let Some(v) = env("PUBLIC_URL") { c.public_url = v; }
         if let Some(v) = env("SECURE_COOKIES") { c.secure_cookies = v == "1" || v == "true"; }
         if let Some(v) = env("SMTP_HOST") { c.smtp.host = v; }

@@ -21,7 +21,7 @@ pub async fn open_db(cfg: &Config) -> anyhow::Result<Db> {
         std::fs::create_dir_all(&cfg.data_dir)
             .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", cfg.data_dir.display()))?;
     }
-    let db = Db::connect(&cfg.effective_database_url()).await?;
+    let db = Db::connect_sized(&cfg.effective_database_url(), cfg.db_pool_size).await?;
     db.migrate().await?;
     Ok(db)
 }

@@ -2,7 +2,7 @@
 
 use agilekit_kernel::authz::Principal;
 use agilekit_kernel::ids::OrgId;
-use agilekit_kernel::{FieldErrors, tenancy};
+use agilekit_kernel::FieldErrors;
 
 use crate::auth::RequestCtx;
 use crate::i18n::Lang;
@@ -26,15 +26,14 @@ pub struct PageCtx {
 }
 
 impl PageCtx {
-    pub async fn build(state: &AppState, rc: &RequestCtx) -> PageCtx {
+    pub async fn build(_state: &AppState, rc: &RequestCtx) -> PageCtx {
         let principal = rc.user.as_ref().map(|u| u.principal.clone());
         let mut orgs = Vec::new();
         let mut current_org = None;
         if let Some(u) = &rc.user {
             let ids = u.principal.orgs();
-            if let Ok(list) = tenancy::list_by_ids(&state.db, &ids).await {
-                orgs = list.into_iter().map(|o| OrgChoice { id: o.id, name: o.name }).collect();
-            }
+            orgs = u.principal.org_names.iter().map(|(id, name)| OrgChoice { id: *id, name: name.clone() }).collect();
+            orgs.sort_by(|a, b| a.name.cmp(&b.name));
             let wanted = u.session.as_ref().and_then(|s| s.current_org_id).filter(|o| ids.contains(o));
             let home = wanted.or(ids.first().copied());
             current_org = orgs.iter().find(|o| Some(o.id) == home).cloned();

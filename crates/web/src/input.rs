@@ -1,4 +1,4 @@
-//! Input hygiene before any handler: a NUL character in a query string or a form body is refused with 400.
+//! Input hygiene before any page handler: a NUL character in a query string or a form body is refused with 400.
 //! No legitimate form carries one, and PostgreSQL cannot store one in text (it would surface as a 500).
 
 use axum::body::Body;
@@ -15,6 +15,10 @@ fn has_nul(bytes: &[u8]) -> bool {
 }
 
 pub async fn reject_nul(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    // The API's own extractors answer these with field-level problems.
+    if req.uri().path().starts_with("/api/") {
+        return next.run(req).await;
+    }
     let refuse = || PageError::status(StatusCode::BAD_REQUEST, "error-invalid").into_response();
     if req.uri().query().is_some_and(|q| has_nul(q.as_bytes())) {
         return refuse();

@@ -54,7 +54,7 @@ pub async fn spawn(engine: Engine) -> TestApp {
 pub async fn spawn_with(engine: Engine, opts: Options) -> TestApp {
     let dir = std::env::temp_dir().join(format!("agilekit-test-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let mut cfg = Config { listen: "127.0.0.1:0".into(), data_dir: dir.clone(), job_backoff_secs: 1, body_limit_bytes: opts.body_limit, ..Config::default() };
+    let mut cfg = Config { listen: "127.0.0.1:0".into(), data_dir: dir.clone(), job_backoff_secs: 1, body_limit_bytes: opts.body_limit, db_pool_size: 12, ..Config::default() };
     cfg.smtp.host = "127.0.0.1".into();
     cfg.smtp.port = opts.smtp_port;
     let mut pg_name = None;
@@ -173,7 +173,7 @@ impl TestApp {
     /// Stops the server and starts a new one on the same database with a fresh pool, as a new process would.
     pub async fn restart(&mut self, opts: Options) {
         self.stop().await;
-        let mut cfg = Config { listen: "127.0.0.1:0".into(), data_dir: self.dir.clone(), job_backoff_secs: 1, body_limit_bytes: opts.body_limit, ..Config::default() };
+        let mut cfg = Config { listen: "127.0.0.1:0".into(), data_dir: self.dir.clone(), job_backoff_secs: 1, body_limit_bytes: opts.body_limit, db_pool_size: 12, ..Config::default() };
         cfg.smtp.host = "127.0.0.1".into();
         cfg.smtp.port = opts.smtp_port;
         if self.pg_name.is_some() {
