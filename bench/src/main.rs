@@ -1,1 +1,61 @@
-fn main() {}
+//! agilekit's benchmarks: each starts the real server in this process, drives it over loopback HTTP and prints
+//! figures next to a baseline measured in the same run, so the ratios mean something on any machine.
+//! `foundation`: login storm against the argon2 bound, and an authenticated page against `/healthz`.
+
+mod foundation;
+mod report;
+mod sys;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: agilekit-bench foundation [options]
+
+  --engine sqlite|postgres|both   engine(s) to run on (default: sqlite)
+  --accounts N                    accounts in the login storm (default: 4500)
+  --in-flight N                   cap on concurrent login requests (default: 256)
+  --page-concurrency N            concurrent page requests (default: 64)
+  --page-requests N               requests per measured route (default: 20000)
+  --page-secs S                   time limit per measured route (default: 20)
+  --argon-runs N                  single-thread argon2 verifications for the bound (default: 50)
+  --no-save                       print only; write nothing to bench/results/
+  --pool N                        experiment: serve from a pool of N connections (kernel options otherwise)
+
+PostgreSQL: AGILEKIT_TEST_PG or postgres://postgres@127.0.0.1:5432/postgres; the run creates and drops its own
+database agilekit_bench_<random>.";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("foundation") => {}
+        Some("-h" | "--help") | None => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => {
+            eprintln!("unknown benchmark {other:?}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    }
+    let opts = match foundation::Options::parse(&args[1..]) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(foundation::run(opts)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("benchmark failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! Figures of a run: latency percentiles, the printed table, and the small JSON and markdown files written to
+//! bench/results/ so that runs on different commits can be compared in review.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// Latencies of one measured route or phase, in microseconds, sorted.
+pub struct Latencies(Vec<u32>);
+
+impl Latencies {
+    pub fn new(mut v: Vec<u32>) -> Latencies {
+        v.sort_unstable();
+        Latencies(v)
+    }
+
+    /// The `p`-th percentile in milliseconds (nearest rank); 0 with no samples.
+    pub fn pct_ms(&self, p: f64) -> f64 {
+        if self.0.is_empty() {
+            return 0.0;
+        }
+        let rank = ((p / 100.0) * self.0.len() as f64).ceil() as usize;
+        self.0[rank.clamp(1, self.0.len()) - 1] as f64 / 1000.0
+    }
+}
+
+pub fn micros(d: Duration) -> u32 {
+    d.as_micros().min(u32::MAX as u128) as u32
+}
+
+/// Rounds for display and for the JSON, where 12 significant digits of noise help nobody.
+pub fn r2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+pub fn r3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+pub fn verdict(ratio: f64, goal: f64) -> &'static str {
+    if ratio >= goal { "meets goal" } else { "BELOW GOAL" }
+}
+
+/// Where results go: the crate's own results/ directory, whatever the working directory of the run.
+pub fn results_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("results")
+}
+
+pub fn utc_stamp() -> String {
+    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    time::OffsetDateTime::now_utc().format(&fmt).unwrap_or_else(|_| "unknown".into())
+}
+
+/// Writes `foundation-<engine>-<stamp>.{json,md}`; returns the markdown so the caller can assemble `-latest.md`.
+pub fn save(engine: &str, stamp: &str, json: &Value, md: &str) -> anyhow::Result<Vec<PathBuf>> {
+    let dir = results_dir();
+    std::fs::create_dir_all(&dir)?;
+    let base = dir.join(format!("foundation-{engine}-{stamp}"));
+    let jpath = base.with_extension("json");
+    let mpath = base.with_extension("md");
+    std::fs::write(&jpath, serde_json::to_string_pretty(json)? + "\n")?;
+    std::fs::write(&mpath, md)?;
+    Ok(vec![jpath, mpath])
+}
+
+pub fn save_latest(sections: &[String]) -> anyhow::Result<PathBuf> {
+    let path = results_dir().join("foundation-latest.md");
+    std::fs::write(&path, sections.join("\n"))?;
+    Ok(path)
+}
+
+/// The markdown summary of one engine's run, from its JSON (one source of truth for both files).
+pub fn markdown(j: &Value) -> String {
+    let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
+    let f = |v: &Value| v.as_f64().unwrap_or(0.0);
+    let l = &j["login"];
+    let p = &j["pages"];
+    let mut out = format!(
+        "# Foundation benchmark — {} ({})\n\n\
+         {} · commit `{}` · {} cores ({}) · load average at start {}\n\n\
+         ## Login storm\n\n\
+         {} accounts log in at once, at most {} requests in flight.\n\n\
+         | figure | value |\n|---|---|\n\
+         | argon2id verify, one thread (mean of before and after the storm) | {:.1}/s ({:.1} ms each) |\n\
+         | bound = that × {} cores | {:.1}/s |\n\
+         | argon2id verify, all cores at once (for context) | {:.1}/s |\n\
+         | logins | {:.1}/s |\n\
+         | all signed in after | {:.1} s |\n\
+         | failures | {} |\n\
+         | login latency p50 / p99 | {:.0} / {:.0} ms |\n\
+         | CPU in use (this process / machine) | {:.2} / {:.2} cores |\n\
+         | process CPU a login (argon2 alone) | {:.1} ms ({:.1} ms) |\n\
+         | **ratio logins ÷ bound** | **{:.2}** (goal ≥ {}: {}) |\n\n\
+         ## Authenticated page\n\n\
+         One signed-in session, {} concurrent requests, up to {} requests or {} s per route, the routes taking turns in {} rounds.\n\n\
+         | route | requests | errors | req/s | p50 ms | p99 ms | CPU process / machine (cores) | CPU µs a request |\n|---|---|---|---|---|---|---|---|\n",
+        s(&j["engine"]),
+        s(&j["engine_version"]),
+        s(&j["timestamp"]),
+        s(&j["commit"]),
+        j["machine"]["cores"],
+        s(&j["machine"]["cpu"]),
+        s(&j["machine"]["loadavg_start"]),
+        l["accounts"],
+        l["in_flight"],
+        f(&l["argon2_single_thread_per_s"]),
+        f(&l["argon2_ms"]),
+        j["machine"]["cores"],
+        f(&l["bound_per_s"]),
+        f(&l["argon2_all_cores_per_s"]),
+        f(&l["logins_per_s"]),
+        f(&l["all_in_secs"]),
+        l["failures"],
+        f(&l["p50_ms"]),
+        f(&l["p99_ms"]),
+        f(&l["cpu_process_cores"]),
+        f(&l["cpu_machine_cores"]),
+        f(&l["cpu_ms_per_login"]),
+        f(&l["argon2_ms"]),
+        f(&l["ratio"]),
+        l["goal"],
+        s(&l["verdict"]),
+        p["concurrency"],
+        p["max_requests"],
+        p["max_secs"],
+        p["rounds"],
+    );
+    if let Some(n) = j["pool_override"].as_u64() {
+        out.insert_str(
+            0,
+            &format!("> Experiment: the server's pool had {n} connections instead of the kernel's choice.\n\n"),
+        );
+    }
+    for r in p["routes"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} / {:.2} | {:.0} |\n",
+            s(&r["route"]),
+            r["requests"],
+            r["errors"],
+            f(&r["rps"]),
+            f(&r["p50_ms"]),
+            f(&r["p99_ms"]),
+            f(&r["cpu_process_cores"]),
+            f(&r["cpu_machine_cores"]),
+            f(&r["cpu_us_per_call"]),
+        ));
+    }
+    out.push_str(&format!(
+        "\n**ratio `GET /` ÷ `GET /healthz`: {:.2}** (goal ≥ {}: {})\n",
+        f(&p["ratio_dashboard_healthz"]),
+        p["goal"],
+        s(&p["verdict"])
+    ));
+    if let Some(note) = p["org_dashboard_note"].as_str() {
+        out.push_str(&format!("\nOrganisation dashboard: {note}\n"));
+    }
+    let b = &p["breakdown"];
+    if b.is_object() {
+        out.push_str(&format!(
+            "\n## Database pieces of `GET /`\n\n{} queries a request; each piece called directly (no HTTP, no rendering) at \
+             concurrency {}.\n\n| piece | calls/s | p50 ms | p99 ms | CPU µs a call | errors |\n|---|---|---|---|---|---|\n",
+            b["queries_per_request"], b["concurrency"]
+        ));
+        for r in b["pieces"].as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "| {} | {:.0} | {:.2} | {:.2} | {:.0} | {} |\n",
+                s(&r["route"]),
+                f(&r["rps"]),
+                f(&r["p50_ms"]),
+                f(&r["p99_ms"]),
+                f(&r["cpu_us_per_call"]),
+                r["errors"]
+            ));
+        }
+    }
+    out
+}
+
+/// A JSON count for a padded column (`Value`'s own Display ignores widths).
+fn n(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
+/// The table printed at the end of an engine's run.
+pub fn print(j: &Value) {
+    let f = |v: &Value| v.as_f64().unwrap_or(0.0);
+    let l = &j["login"];
+    let p = &j["pages"];
+    println!();
+    if let Some(n) = j["pool_override"].as_u64() {
+        println!("\n!! experiment: the server's pool has {n} connections instead of the kernel's choice");
+    }
+    println!(
+        "== foundation · {} ({}) · commit {} · {} cores · load {} ==",
+        j["engine"].as_str().unwrap_or(""),
+        j["engine_version"].as_str().unwrap_or(""),
+        j["commit"].as_str().unwrap_or(""),
+        j["machine"]["cores"],
+        j["machine"]["loadavg_start"].as_str().unwrap_or("")
+    );
+    println!("Login storm: {} accounts, {} in flight", l["accounts"], l["in_flight"]);
+    println!(
+        "  {:<36} {:>10.1}/s  ({:.1} ms each; {:.1} before the storm, {:.1} after)",
+        "argon2id verify, one thread",
+        f(&l["argon2_single_thread_per_s"]),
+        f(&l["argon2_ms"]),
+        f(&l["argon2_single_thread_before_after_per_s"][0]),
+        f(&l["argon2_single_thread_before_after_per_s"][1])
+    );
+    println!("  {:<36} {:>10.1}/s", format!("bound (× {} cores)", j["machine"]["cores"]), f(&l["bound_per_s"]));
+    println!(
+        "  {:<36} {:>10.1}/s  (measured now; logins ÷ this = {:.2})",
+        "argon2id verify, all cores at once",
+        f(&l["argon2_all_cores_per_s"]),
+        f(&l["ratio_to_all_cores"])
+    );
+    println!(
+        "  {:<36} {:>10.1}/s  all in after {:.1} s, {} failures, p50 {:.0} ms, p99 {:.0} ms",
+        "logins",
+        f(&l["logins_per_s"]),
+        f(&l["all_in_secs"]),
+        l["failures"],
+        f(&l["p50_ms"]),
+        f(&l["p99_ms"])
+    );
+    println!(
+        "  {:<36} {:>10.2} / {:.2} cores; {:.1} ms of process CPU a login (argon2 alone: {:.1})",
+        "CPU in use (process / machine)",
+        f(&l["cpu_process_cores"]),
+        f(&l["cpu_machine_cores"]),
+        f(&l["cpu_ms_per_login"]),
+        f(&l["argon2_ms"])
+    );
+    println!(
+        "  {:<36} {:>10.2}    goal ≥ {} → {}",
+        "RATIO logins ÷ bound",
+        f(&l["ratio"]),
+        l["goal"],
+        l["verdict"].as_str().unwrap_or("")
+    );
+    println!(
+        "Authenticated page: {} concurrent, up to {} requests or {} s per route, in {} rounds taking turns",
+        p["concurrency"], p["max_requests"], p["max_secs"], p["rounds"]
+    );
+    println!(
+        "  {:<20} {:>9} {:>7} {:>9} {:>8} {:>8} {:>14} {:>11}",
+        "route", "requests", "errors", "req/s", "p50 ms", "p99 ms", "CPU proc/mach", "CPU µs/req"
+    );
+    for r in p["routes"].as_array().into_iter().flatten() {
+        println!(
+            "  {:<20} {:>9} {:>7} {:>9.0} {:>8.2} {:>8.2} {:>8.2}/{:.2} {:>11.0}",
+            r["route"].as_str().unwrap_or(""),
+            n(&r["requests"]),
+            n(&r["errors"]),
+            f(&r["rps"]),
+            f(&r["p50_ms"]),
+            f(&r["p99_ms"]),
+            f(&r["cpu_process_cores"]),
+            f(&r["cpu_machine_cores"]),
+            f(&r["cpu_us_per_call"])
+        );
+    }
+    println!(
+        "  {:<36} {:>10.2}    goal ≥ {} → {}",
+        "RATIO GET / ÷ GET /healthz",
+        f(&p["ratio_dashboard_healthz"]),
+        p["goal"],
+        p["verdict"].as_str().unwrap_or("")
+    );
+    if let Some(note) = p["org_dashboard_note"].as_str() {
+        println!("  organisation dashboard: {note}");
+    }
+    let b = &p["breakdown"];
+    if b.is_object() {
+        println!(
+            "Database pieces of GET / ({} queries a request), called directly at concurrency {}",
+            b["queries_per_request"], b["concurrency"]
+        );
+        for r in b["pieces"].as_array().into_iter().flatten() {
+            println!(
+                "  {:<40} {:>7.0} calls/s  p50 {:>6.2} ms  p99 {:>6.2} ms  CPU {:>5.0} µs/call  {} errors",
+                r["route"].as_str().unwrap_or(""),
+                f(&r["rps"]),
+                f(&r["p50_ms"]),
+                f(&r["p99_ms"]),
+                f(&r["cpu_us_per_call"]),
+                r["errors"]
+            );
+        }
+    }
+}
+
+pub fn machine_json(cores: usize) -> Value {
+    json!({"cores": cores, "cpu": crate::sys::cpu_model(), "loadavg_start": crate::sys::loadavg(), "os": std::env::consts::OS})
+}
