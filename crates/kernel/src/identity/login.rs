@@ -10,16 +10,18 @@ use crate::identity::{self, Account, password, throttle};
 pub async fn password_login(db: &Db, email: &str, pw: &str, ip: Option<&str>) -> Result<Account> {
     let akey = throttle::account_key(email);
     let ikey = ip.map(throttle::ip_key);
-    for key in std::iter::once(&akey).chain(ikey.as_ref()) {
-        if let Some(secs) = throttle::locked(db, key).await? {
-            return Err(Error::Throttled { retry_after_secs: secs });
-        }
+    let rows = throttle::rows(db, &akey, ikey.as_deref().unwrap_or(&akey)).await?;
+    if let Some(secs) = rows.iter().filter_map(|(_, locked)| *locked).max() {
+        return Err(Error::Throttled { retry_after_secs: secs });
     }
     let account = identity::find_by_email(db, email).await?;
     let stored = account.as_ref().filter(|a| !a.disabled).and_then(|a| a.password_hash.clone());
     if password::verify(pw.to_owned(), stored).await {
         let account = account.ok_or(Error::Unauthenticated)?;
-        throttle::clear(db, &akey).await?;
+        // Earlier failures of this account are forgiven; with none on record there is nothing to write.
+        if rows.iter().any(|(k, _)| *k == akey) {
+            throttle::clear(db, &akey).await?;
+        }
         return Ok(account);
     }
     let mut lock = throttle::failure(db, &akey, throttle::PER_ACCOUNT).await?;

@@ -29,6 +29,22 @@ pub async fn locked(db: &Db, key: &str) -> DbResult<Option<u64>> {
     })
 }
 
+/// The keys among `a` and `b` that have a throttle row: with the lock (seconds left, if locked) of each.
+/// One query for both keys of a login, so a login that was never throttled costs one indexed read.
+pub async fn rows(db: &Db, a: &str, b: &str) -> DbResult<Vec<(String, Option<u64>)>> {
+    let now = crate::clock::now();
+    let found: Vec<(String, Option<time::OffsetDateTime>)> = db_run!(db, |p| sqlx::query_as(
+        "SELECT key, locked_until FROM login_throttle WHERE key = $1 OR key = $2"
+    ).bind(a).bind(b).fetch_all(p).await?);
+    Ok(found
+        .into_iter()
+        .map(|(k, until)| {
+            let secs = until.filter(|t| *t > now).map(|t| (t - now).whole_seconds().max(1) as u64);
+            (k, secs)
+        })
+        .collect())
+}
+
 /// Counts a failure against `key`; returns the lock in seconds if this failure triggered one.
 pub async fn failure(db: &Db, key: &str, policy: Policy) -> DbResult<Option<u64>> {
     let now = crate::clock::now();

@@ -147,3 +147,20 @@ both_engines!(nul_characters_are_refused_before_any_handler, |app| async move {
     assert_eq!(r.status(), 422);
     app
 });
+
+both_engines!(a_successful_login_forgives_earlier_failures, |app| async move {
+    let c = app.client();
+    let fail = || c.post(app.at("/login")).form(&[("email", "formatore@regione.example"), ("password", "wrong-password")]).send();
+    for _ in 0..4 {
+        assert_eq!(fail().await.unwrap().status(), 401);
+    }
+    let r = c.post(app.at("/login")).form(&[("email", "formatore@regione.example"), ("password", DEMO_PASSWORD)]).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    // Had the four failures stayed on record, the fifth below would lock the account.
+    for _ in 0..4 {
+        assert_eq!(fail().await.unwrap().status(), 401);
+    }
+    let r = app.client().post(app.at("/login")).form(&[("email", "formatore@regione.example"), ("password", DEMO_PASSWORD)]).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    app
+});
