@@ -33,6 +33,8 @@ const PAGE_GOAL: f64 = 0.3;
 /// The storm stops by itself after this long even if the server has stalled.
 const STORM_DEADLINE: Duration = Duration::from_secs(600);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Cores other processes may take during a phase before its figures are flagged as disturbed.
+const DISTURBED_ABOVE: f64 = 0.25;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
@@ -191,14 +193,17 @@ impl Scratch {
 
     async fn destroy(self) {
         if let Some(name) = &self.pg_name {
-            if let Ok(admin) = sqlx::PgPool::connect(&pg_admin_url()).await {
-                if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                    .execute(&admin)
-                    .await
-                {
-                    eprintln!("could not drop database {name}: {e}");
+            let dropped = match sqlx::PgPool::connect(&pg_admin_url()).await {
+                Ok(admin) => {
+                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let r = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await;
+                    admin.close().await;
+                    r.map(|_| ())
                 }
-                admin.close().await;
+                Err(e) => Err(e),
+            };
+            if let Err(e) = dropped {
+                eprintln!("could not drop database {name}: {e}");
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -297,9 +302,9 @@ async fn run_on(engine: Engine, cfg: &Config, opts: &Options, stamp: &str, commi
         let argon = (before, after);
         let sessions: i64 = db_run!(&db, |p| sqlx::query_scalar("SELECT COUNT(*) FROM sessions").fetch_one(p).await?);
         eprintln!("[{}] pages", engine.name());
-        let (mut pages, cookie) = pages(&base, org, opts).await?;
+        let (mut pages, cookie) = pages(engine, &base, org, opts).await?;
         eprintln!("[{}] database pieces of GET /", engine.name());
-        pages["breakdown"] = breakdown(&server_db_handle, &cookie, opts).await?;
+        pages["breakdown"] = breakdown(engine, &server_db_handle, &cookie, opts).await?;
         anyhow::Ok((argon, argon_all, storm, sessions, pages))
     }
     .await;
@@ -312,6 +317,7 @@ async fn run_on(engine: Engine, cfg: &Config, opts: &Options, stamp: &str, commi
     let argon_per_s = (argon_before + argon_after) / 2.0;
 
     let bound = argon_per_s * cores as f64;
+    let login_other = storm.cpu.other_cores(engine == Engine::Postgres);
     let ratio = storm.logins_per_s() / bound;
     Ok(json!({
         "benchmark": "foundation",
@@ -341,8 +347,11 @@ async fn run_on(engine: Engine, cfg: &Config, opts: &Options, stamp: &str, commi
             "p50_ms": r2(storm.lat.pct_ms(50.0)),
             "p99_ms": r2(storm.lat.pct_ms(99.0)),
             "cpu_process_cores": r2(storm.cpu.process_cores),
+            "cpu_postgres_cores": r2(storm.cpu.postgres_cores),
             "cpu_machine_cores": r2(storm.cpu.machine_cores),
-            "cpu_ms_per_login": r2(storm.cpu_ms_per_login()),
+            "cpu_other_cores": r2(login_other),
+            "disturbed": login_other > DISTURBED_ABOVE,
+            "cpu_ms_per_login": r2(storm.cpu_ms_per_login(engine)),
             "ratio": r3(ratio),
             "goal": LOGIN_GOAL,
             "verdict": report::verdict(ratio, LOGIN_GOAL),
@@ -485,9 +494,11 @@ struct Storm {
 }
 
 impl Storm {
-    /// CPU of this process (server, argon2 and client) per successful login.
-    fn cpu_ms_per_login(&self) -> f64 {
-        self.cpu.process_cores * self.wall.as_secs_f64() / self.ok.max(1) as f64 * 1000.0
+    /// CPU of the system under test (this process: server, argon2 and client; plus PostgreSQL on that engine)
+    /// per successful login.
+    fn cpu_ms_per_login(&self, engine: Engine) -> f64 {
+        let db = if engine == Engine::Postgres { self.cpu.postgres_cores } else { 0.0 };
+        (self.cpu.process_cores + db) * self.wall.as_secs_f64() / self.ok.max(1) as f64 * 1000.0
     }
 
     fn logins_per_s(&self) -> f64 {
@@ -566,8 +577,9 @@ struct RouteRun {
     errors: usize,
     secs: f64,
     lat: Vec<u32>,
-    /// Core-seconds used over the run, by this process and by the machine.
+    /// Core-seconds used over the run, by this process, by PostgreSQL and by the machine.
     process_core_secs: f64,
+    postgres_core_secs: f64,
     machine_core_secs: f64,
 }
 
@@ -582,19 +594,34 @@ impl RouteRun {
         self.secs += other.secs;
         self.lat.extend(other.lat);
         self.process_core_secs += other.process_core_secs;
+        self.postgres_core_secs += other.postgres_core_secs;
         self.machine_core_secs += other.machine_core_secs;
     }
 
-    fn json(self, route: &str) -> Value {
+    /// Core-seconds of the system under test: this process, plus the database server on PostgreSQL.
+    fn own_core_secs(&self, engine: Engine) -> f64 {
+        self.process_core_secs + if engine == Engine::Postgres { self.postgres_core_secs } else { 0.0 }
+    }
+
+    /// CPU per successful call: steadier than calls/s when neighbours take cores.
+    fn cpu_us_per_call(&self, engine: Engine) -> f64 {
+        self.own_core_secs(engine) / self.ok.max(1) as f64 * 1e6
+    }
+
+    fn other_cores(&self, engine: Engine) -> f64 {
+        ((self.machine_core_secs - self.own_core_secs(engine)) / self.secs.max(1e-9)).max(0.0)
+    }
+
+    fn json(self, route: &str, engine: Engine) -> Value {
         let secs = self.secs.max(1e-9);
         let (rps, ok, errors) = (self.rps(), self.ok, self.errors);
+        let (cpu_us, other) = (self.cpu_us_per_call(engine), self.other_cores(engine));
         let lat = Latencies::new(self.lat);
         json!({"route": route, "requests": ok + errors, "errors": errors, "secs": r2(secs),
                "rps": r2(rps), "p50_ms": r3(lat.pct_ms(50.0)), "p99_ms": r3(lat.pct_ms(99.0)),
-               "cpu_process_cores": r2(self.process_core_secs / secs), "cpu_machine_cores": r2(self.machine_core_secs / secs),
-               // CPU of this process per call: steadier than req/s when neighbours take the cores (with PostgreSQL
-               // the database server's own CPU is not in it).
-               "cpu_us_per_call": r2(self.process_core_secs / ok.max(1) as f64 * 1e6)})
+               "cpu_process_cores": r2(self.process_core_secs / secs), "cpu_postgres_cores": r2(self.postgres_core_secs / secs),
+               "cpu_machine_cores": r2(self.machine_core_secs / secs), "cpu_other_cores": r2(other),
+               "cpu_us_per_call": r2(cpu_us)})
     }
 }
 
@@ -638,6 +665,7 @@ where
         secs,
         lat,
         process_core_secs: cpu.process_cores * secs,
+        postgres_core_secs: cpu.postgres_cores * secs,
         machine_core_secs: cpu.machine_cores * secs,
     }
 }
@@ -679,7 +707,7 @@ async fn hammer_in_turns(routes: &[(reqwest::Client, String)], conc: usize, max:
 
 /// The pages phase: `/healthz` as the baseline, the signed-in home page, the same page signed out (no database),
 /// and the organisation dashboard when the build has one.
-async fn pages(base: &str, org: OrgId, opts: &Options) -> anyhow::Result<(Value, String)> {
+async fn pages(engine: Engine, base: &str, org: OrgId, opts: &Options) -> anyhow::Result<(Value, String)> {
     let anon = client(base, None)?;
     let cookie = login(&anon, base, &bench_email(0), BENCH_PASSWORD)
         .await
@@ -721,22 +749,30 @@ async fn pages(base: &str, org: OrgId, opts: &Options) -> anyhow::Result<(Value,
     let runs = hammer_in_turns(&targets, conc, max, secs).await;
     let rps: Vec<f64> = runs.iter().map(RouteRun::rps).collect();
     let ratio = rps[1] / rps[0].max(1e-9);
+    // The same ratio from CPU per request: what it would be with the machine to ourselves.
+    let ratio_by_cpu = runs[0].cpu_us_per_call(engine) / runs[1].cpu_us_per_call(engine).max(1e-9);
+    let other = runs.iter().map(|r| r.other_cores(engine)).fold(0.0, f64::max);
     if let Some(org_rps) = rps.get(3) {
         org_note = format!("measured as admin@regione.example, {:.2} of /healthz", org_rps / rps[0].max(1e-9));
     }
-    let routes: Vec<Value> = runs.into_iter().zip(&routes).map(|(r, (name, _))| r.json(name)).collect();
+    let routes: Vec<Value> = runs.into_iter().zip(&routes).map(|(r, (name, _))| r.json(name, engine)).collect();
     let v = json!({
         "concurrency": conc, "max_requests": max, "max_secs": secs, "rounds": ROUNDS,
         "routes": routes,
         "ratio_dashboard_healthz": r3(ratio),
+        "ratio_by_cpu": r3(ratio_by_cpu),
         "goal": PAGE_GOAL,
         "verdict": report::verdict(ratio, PAGE_GOAL),
+        "other_cores_max": r2(other),
+        "disturbed": other > DISTURBED_ABOVE,
         "org_dashboard_note": org_note,
     });
     Ok((v, cookie))
 }
 
 type Check = Pin<Box<dyn Future<Output = bool> + Send>>;
+/// A named piece of the page's database work, called with what it needs.
+type Piece = (&'static str, fn(Arc<Probe>) -> Check);
 
 /// What the database pieces of `GET /` need: the session's token, its account, organisations and current one.
 struct Probe {
@@ -795,7 +831,7 @@ async fn joined_home_queries(p: &Probe) -> anyhow::Result<()> {
 
 /// Each database piece of `GET /` called directly (no HTTP, no rendering) at the pages' concurrency, to see which
 /// piece costs most and what the page could serve at best.
-async fn breakdown(db: &Db, cookie: &str, opts: &Options) -> anyhow::Result<Value> {
+async fn breakdown(engine: Engine, db: &Db, cookie: &str, opts: &Options) -> anyhow::Result<Value> {
     let token = cookie.split_once('=').map(|(_, v)| v.to_owned()).context("session cookie")?;
     let s = session::lookup(db, &token).await?.context("the pages' session is gone")?;
     let principal = Principal::load(db, s.account_id).await?;
@@ -807,7 +843,7 @@ async fn breakdown(db: &Db, cookie: &str, opts: &Options) -> anyhow::Result<Valu
     // subscription for its quotas.
     let queries = 1 + 3 + orgs.len() + 1 + subs;
     let probe = Arc::new(Probe { db: db.clone(), token, account: s.account_id, orgs, org });
-    let pieces: [(&str, fn(Arc<Probe>) -> Check); 7] = [
+    let pieces: [Piece; 7] = [
         ("SELECT 1", |p| Box::pin(async move { p.db.ping().await })),
         ("session::lookup", |p| Box::pin(async move { matches!(session::lookup(&p.db, &p.token).await, Ok(Some(_))) })),
         ("Principal::load", |p| Box::pin(async move { Principal::load(&p.db, p.account).await.is_ok() })),
@@ -822,7 +858,7 @@ async fn breakdown(db: &Db, cookie: &str, opts: &Options) -> anyhow::Result<Valu
     for (name, f) in pieces {
         let p = probe.clone();
         let r = drive(conc, max, limit, move || f(p.clone())).await;
-        rows.push(r.json(name));
+        rows.push(r.json(name, engine));
     }
     Ok(json!({"queries_per_request": queries, "concurrency": conc, "pieces": rows}))
 }
