@@ -13,7 +13,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
@@ -24,6 +24,7 @@ use crate::ctx::PageCtx;
 use crate::error::PageError;
 use crate::pages::safe_next;
 use crate::pages::shell::urlencode;
+use crate::pages::see_other;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -62,9 +63,6 @@ const FORGOT_PER_IP: throttle::Policy =
 const FORGOT_PER_ACCOUNT: throttle::Policy =
     throttle::Policy { max: 3, window: Duration::hours(1), lock: Duration::hours(1) };
 
-fn see_other(to: &str) -> Response {
-    Redirect::to(to).into_response()
-}
 
 fn throttled_message(ctx: &PageCtx, secs: u64) -> String {
     ctx.t1("account-throttled", "minutes", &secs.div_ceil(60).to_string())

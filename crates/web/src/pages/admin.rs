@@ -12,7 +12,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
@@ -21,6 +21,7 @@ use crate::auth::{CurrentUser, RequestCtx, SignedIn};
 use crate::ctx::PageCtx;
 use crate::error::PageError;
 use crate::pages::orgs::{Choice, SummaryItem, parse_id};
+use crate::pages::see_other;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -58,9 +59,6 @@ fn notice(ctx: &PageCtx, done: &str) -> Option<String> {
     Some(ctx.t(key))
 }
 
-fn see_other(to: &str) -> Response {
-    Redirect::to(to).into_response()
-}
 
 fn kind_label(ctx: &PageCtx, kind: &str) -> String {
     ctx.t(&format!("orgs-kind-{kind}"))

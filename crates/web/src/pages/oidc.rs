@@ -21,6 +21,7 @@ use crate::error::{PageError, status_of};
 use crate::pages::orgs::{SummaryItem, parse_id};
 use crate::pages::safe_next;
 use crate::pages::shell::urlencode;
+use crate::pages::see_other;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -42,18 +43,6 @@ const STATE_COOKIE: &str = "agilekit_oidc";
 /// What the provider redirects back to; the same for every provider, registered at each of them.
 pub fn callback_url(state: &AppState) -> String {
     format!("{}/auth/oidc/callback", state.cfg.public_url.trim_end_matches('/'))
-}
-
-/// A 303 to `to`; an address that cannot be a header (it never comes from a user) is an error page instead.
-fn see_other(to: &str) -> Response {
-    match HeaderValue::from_str(to) {
-        Ok(v) => {
-            let mut r = StatusCode::SEE_OTHER.into_response();
-            r.headers_mut().insert(header::LOCATION, v);
-            r
-        }
-        Err(_) => PageError::from(Error::Internal("redirect target is not a header value".into())).into_response(),
-    }
 }
 
 fn add_cookie(r: &mut Response, cookie: &str) {

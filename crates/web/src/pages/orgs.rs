@@ -15,7 +15,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
@@ -23,6 +23,7 @@ use serde::Deserialize;
 use crate::auth::{CurrentUser, RequestCtx, SignedIn};
 use crate::ctx::PageCtx;
 use crate::error::PageError;
+use crate::pages::see_other;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -68,9 +69,6 @@ fn require_platform_admin_for(p: &Principal, org: OrgId) -> Result<(), PageError
     }
 }
 
-fn see_other(to: &str) -> Response {
-    Redirect::to(to).into_response()
-}
 
 #[derive(Deserialize, Default)]
 struct Done {
