@@ -48,6 +48,11 @@ impl Running {
     }
 }
 
+/// Every domain of the kit, in the order their routes are merged. The only place that knows them all.
+fn domains() -> Vec<agilekit_web::Domain> {
+    vec![agilekit_remote_access::domain(), agilekit_workstations::domain()]
+}
+
 /// Binds the listener and starts the HTTP server and the workers.
 pub async fn start(cfg: &Config, db: Db) -> anyhow::Result<Running> {
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
@@ -65,7 +70,7 @@ pub async fn start(cfg: &Config, db: Db) -> anyhow::Result<Running> {
         }),
         metrics: Arc::new(Default::default()),
     };
-    let app = agilekit_web::app(state, axum::Router::new());
+    let app = agilekit_web::app(state, domains());
     let (tx, rx) = watch::channel(false);
 
     let mut stop_http = rx.clone();

@@ -48,18 +48,30 @@ async fn fallback(req: Request) -> Response {
     }
 }
 
-/// The whole application: the kernel's pages and API, `domains` (each domain crate's router), static assets,
-/// operations endpoints, and the middleware stack.
-pub fn app(state: AppState, domains: Router<AppState>) -> Router {
+/// What a domain crate (remote access, help desk, …) adds to the application: its pages and API routes, and the
+/// OpenAPI description of its API, merged into the one document at `/api/v1/openapi.json`.
+pub struct Domain {
+    pub router: Router<AppState>,
+    pub openapi: utoipa::openapi::OpenApi,
+}
+
+/// The whole application: the kernel's pages and API, each domain's routes, static assets, operations endpoints,
+/// and the middleware stack.
+pub fn app(state: AppState, domains: Vec<Domain>) -> Router {
     let limit = state.cfg.body_limit;
     let timeout = state.cfg.request_timeout;
     let x_request_id = HeaderName::from_static("x-request-id");
     let csp = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; \
                frame-ancestors 'none'; base-uri 'self'; form-action 'self'";
-    Router::new()
-        .merge(pages::router())
-        .merge(api::router())
-        .merge(domains)
+    let mut doc = <api::ApiDoc as utoipa::OpenApi>::openapi();
+    let mut routes = Router::new().merge(pages::router()).merge(api::router());
+    for d in domains {
+        doc.merge(d.openapi);
+        routes = routes.merge(d.router);
+    }
+    let doc = std::sync::Arc::new(doc);
+    routes
+        .route("/api/v1/openapi.json", get(move || api::openapi(doc.clone())))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

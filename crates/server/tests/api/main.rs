@@ -13,3 +13,6 @@ mod kernel;
 mod oidc;
 mod orgs;
 mod outbox;
+mod remote_access;
+mod gateway;
+mod workstations;

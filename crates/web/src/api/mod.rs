@@ -79,7 +79,6 @@ impl utoipa::Modify for SecurityAddon {
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/me", get(me))
         .merge(orgs::router())
         .merge(catalogue::router())
@@ -88,8 +87,9 @@ pub fn router() -> Router<AppState> {
         .merge(onboarding::router())
 }
 
-async fn openapi() -> Response {
-    Json(ApiDoc::openapi()).into_response()
+/// The document of the kernel's API merged with every domain's (see [`crate::app`]).
+pub(crate) async fn openapi(doc: std::sync::Arc<utoipa::openapi::OpenApi>) -> Response {
+    Json(&*doc).into_response()
 }
 
 /// The signed-in account and its roles.

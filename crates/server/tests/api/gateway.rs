@@ -1,0 +1,1 @@
+//! The gateway agent (`agilekit gateway`) against real WireGuard: wireguard-go in network namespaces.
