@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::db::{Db, DbResult, Tx};
+use crate::db::{Db, DbResult, Tx, TxInner};
 use crate::db_run;
 use crate::ids::{AccountId, OrgId};
 
@@ -90,9 +90,9 @@ pub fn entry_hash(e: &Entry) -> String {
 /// Appends a change inside the caller's transaction, so the record exists if and only if the change does.
 /// The single-row head serialises appenders (row lock on PostgreSQL, the write lock on SQLite).
 pub async fn record(tx: &mut Tx, actor: &Actor, change: Change<'_>) -> DbResult<i64> {
-    let (seq, prev): (i64, String) = match tx {
-        Tx::Sqlite(t) => sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&mut **t).await?,
-        Tx::Postgres(t) => {
+    let (seq, prev): (i64, String) = match &mut tx.inner {
+        TxInner::Sqlite(t) => sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&mut **t).await?,
+        TxInner::Postgres(t) => {
             sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE").fetch_one(&mut **t).await?
         }
     };

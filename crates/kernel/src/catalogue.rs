@@ -122,6 +122,7 @@ pub async fn services(db: &Db) -> DbResult<Vec<ServiceRow>> {
 pub async fn set_available(db: &Db, actor: &Actor, service: Service, available: bool) -> Result<()> {
     let mut tx = db.begin().await?;
     db_run!(tx &mut tx, |c| { sqlx::query("UPDATE services SET available = $1 WHERE key = $2").bind(available).bind(service.key()).execute(c).await?; });
+    tx.changed(crate::cache::Topic::All).await?;
     audit::record(&mut tx, actor, Change {
         org: None, action: "catalogue.service", entity: "service", entity_id: service.key().to_owned(),
         before: None, after: Some(json!({"available": available})),
@@ -130,7 +131,17 @@ pub async fn set_available(db: &Db, actor: &Actor, service: Service, available: 
     Ok(())
 }
 
-/// An organisation's subscriptions with their quotas, in catalogue order: one query (the home page runs it).
+/// The keys of an organisation's active services, in catalogue order (the home page's list; cached per node by
+/// [`crate::cache::NodeCache::active_services`]).
+pub async fn active_services(db: &Db, org: OrgId) -> DbResult<Vec<String>> {
+    let rows: Vec<(String,)> = db_run!(db, |p| sqlx::query_as(
+        "SELECT s.service_key FROM subscriptions s JOIN services v ON v.key = s.service_key
+         WHERE s.org_id = $1 AND s.state = 'active' ORDER BY v.position"
+    ).bind(org).fetch_all(p).await?);
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}
+
+/// An organisation's subscriptions with their quotas, in catalogue order: one query.
 pub async fn subscriptions(db: &Db, org: OrgId) -> DbResult<Vec<SubscriptionView>> {
     #[derive(sqlx::FromRow)]
     struct Row {
@@ -191,6 +202,7 @@ pub async fn subscribe_in(tx: &mut Tx, actor: &Actor, org: OrgId, service: Servi
                 .bind(s.id).bind(*key).bind(Some(0i64)).execute(&mut *c).await?;
         }
     });
+    tx.changed(crate::cache::Topic::Org(org)).await?;
     audit::record(tx, actor, Change {
         org: Some(org), action: "subscription.create", entity: "subscription", entity_id: s.id.to_string(),
         before: None, after: Some(json!({"service": s.service_key, "state": s.state})),
@@ -210,6 +222,7 @@ async fn set_state_in(tx: &mut Tx, actor: &Actor, org: OrgId, service: Service, 
     let now = crate::clock::now();
     db_run!(tx tx, |c| { sqlx::query("UPDATE subscriptions SET state = $1, updated_at = $2 WHERE id = $3")
         .bind(state.as_str()).bind(now).bind(before.id).execute(c).await?; });
+    tx.changed(crate::cache::Topic::Org(org)).await?;
     audit::record(tx, actor, Change {
         org: Some(org), action: "subscription.state", entity: "subscription", entity_id: before.id.to_string(),
         before: Some(json!({"state": before.state})), after: Some(json!({"state": state.as_str()})),

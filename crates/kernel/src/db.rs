@@ -22,8 +22,13 @@ pub enum Db {
     Postgres(PgPool),
 }
 
-/// A write transaction on either engine.
-pub enum Tx {
+/// A write transaction on either engine, and what it changed of the node caches' contents ([`Tx::changed`]).
+pub struct Tx {
+    pub inner: TxInner,
+    pub(crate) changed: Vec<crate::cache::Topic>,
+}
+
+pub enum TxInner {
     Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
 }
@@ -33,12 +38,12 @@ pub enum Tx {
 #[macro_export]
 macro_rules! db_run {
     (tx $tx:expr, |$conn:ident| $body:expr) => {
-        match $tx {
-            $crate::db::Tx::Sqlite(t) => {
+        match &mut ($tx).inner {
+            $crate::db::TxInner::Sqlite(t) => {
                 let $conn = &mut **t;
                 $body
             }
-            $crate::db::Tx::Postgres(t) => {
+            $crate::db::TxInner::Postgres(t) => {
                 let $conn = &mut **t;
                 $body
             }
@@ -136,8 +141,8 @@ impl Db {
     /// a transaction that reads before it writes waits for its turn instead of failing with SQLITE_BUSY.
     pub async fn begin(&self) -> DbResult<Tx> {
         Ok(match self {
-            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
-            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
+            Db::Sqlite(p) => Tx { inner: TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?), changed: Vec::new() },
+            Db::Postgres(p) => Tx { inner: TxInner::Postgres(p.begin().await?), changed: Vec::new() },
         })
     }
 
@@ -152,18 +157,23 @@ impl Db {
 }
 
 impl Tx {
+    /// Commits, then evicts from this node's caches what the transaction changed (the other nodes hear of it
+    /// from PostgreSQL at the commit).
     pub async fn commit(self) -> DbResult<()> {
-        match self {
-            Tx::Sqlite(t) => t.commit().await?,
-            Tx::Postgres(t) => t.commit().await?,
+        match self.inner {
+            TxInner::Sqlite(t) => t.commit().await?,
+            TxInner::Postgres(t) => t.commit().await?,
+        }
+        if !self.changed.is_empty() {
+            crate::cache::evict_local(&self.changed);
         }
         Ok(())
     }
 
     pub fn engine(&self) -> Engine {
-        match self {
-            Tx::Sqlite(_) => Engine::Sqlite,
-            Tx::Postgres(_) => Engine::Postgres,
+        match self.inner {
+            TxInner::Sqlite(_) => Engine::Sqlite,
+            TxInner::Postgres(_) => Engine::Postgres,
         }
     }
 }

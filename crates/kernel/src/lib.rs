@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod authz;
+pub mod cache;
 pub mod catalogue;
 pub mod clock;
 pub mod db;

@@ -250,6 +250,7 @@ pub async fn update(db: &Db, actor: &Actor, id: OrgId, input: &OrgInput) -> Resu
             None => e.into(),
         });
     }
+    tx.changed(crate::cache::Topic::Org(id)).await?;
     audit::record(&mut tx, actor, Change {
         org: Some(id), action: "org.update", entity: "organisation", entity_id: id.to_string(),
         before: Some(before.audit_json()), after: Some(after.audit_json()),
@@ -421,6 +422,7 @@ pub async fn revoke_role(db: &Db, by: &Principal, actor: &Actor, org: OrgId, acc
     if n == 0 {
         return Err(Error::NotFound);
     }
+    tx.changed(crate::cache::Topic::Account(account)).await?;
     audit::record(&mut tx, actor, Change {
         org: Some(org), action: "membership.revoke", entity: "account", entity_id: account.to_string(),
         before: Some(json!({"role": role.as_str()})), after: None,

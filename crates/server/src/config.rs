@@ -22,6 +22,9 @@ pub struct Config {
     /// Seconds before the first retry of a failed job; doubles each attempt.
     pub job_backoff_secs: u64,
     pub log_format: String,
+    /// Keep sessions, principals and active services in this node's memory, invalidated on every change (on
+    /// PostgreSQL through LISTEN/NOTIFY, so every node hears of it). Off: every request reads the database.
+    pub node_cache: bool,
 }
 
 impl Default for Config {
@@ -38,6 +41,7 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             job_backoff_secs: 30,
             log_format: "text".into(),
+            node_cache: true,
         }
     }
 }
@@ -72,6 +76,7 @@ impl Config {
         if let Some(v) = env("DATABASE_URL").or_else(|| std::env::var("DATABASE_URL").ok().filter(|v| !v.is_empty())) { c.database_url = v; }
         if let Some(v) = env("DB_POOL_SIZE") { c.db_pool_size = v.parse().map_err(|_| anyhow::anyhow!("AGILEKIT_DB_POOL_SIZE: not a number"))?; }
         if let Some(v) = env("PUBLIC_URL") { c.public_url = v; }
+        if let Some(v) = env("NODE_CACHE") { c.node_cache = !(v == "0" || v == "false"); }
         if let Some(v) = env("SECURE_COOKIES") { c.secure_cookies = v == "1" || v == "true"; }
         if let Some(v) = env("SMTP_HOST") { c.smtp.host = v; }
         if let Some(v) = env("SMTP_PORT") { c.smtp.port = v.parse().map_err(|_| anyhow::anyhow!("AGILEKIT_SMTP_PORT: not a port"))?; }

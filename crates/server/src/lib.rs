@@ -69,7 +69,9 @@ pub async fn start(cfg: &Config, db: Db) -> anyhow::Result<Running> {
             request_timeout: Duration::from_secs(cfg.request_timeout_secs),
         }),
         metrics: Arc::new(Default::default()),
+        cache: if cfg.node_cache { agilekit_kernel::cache::NodeCache::new(&db) } else { agilekit_kernel::cache::NodeCache::disabled() },
     };
+    let cache = state.cache.clone();
     let app = agilekit_web::app(state, domains());
     let (tx, rx) = watch::channel(false);
 
@@ -88,6 +90,7 @@ pub async fn start(cfg: &Config, db: Db) -> anyhow::Result<Running> {
     worker.handle(mail::JOB_KIND, mail::handler(cfg.smtp.clone()));
     worker.base_backoff = Duration::from_secs(cfg.job_backoff_secs.max(1));
     let jobs_task = tokio::spawn(worker.run(rx.clone()));
+    let listener = tokio::spawn(agilekit_kernel::cache::listen(db.clone(), cache, rx.clone()));
 
     let sweep_db = db.clone();
     let mut stop_sweep = rx.clone();
@@ -103,7 +106,7 @@ pub async fn start(cfg: &Config, db: Db) -> anyhow::Result<Running> {
         }
     });
 
-    Ok(Running { addr, db, shutdown: tx, tasks: vec![http, jobs_task, sweeper] })
+    Ok(Running { addr, db, shutdown: tx, tasks: vec![http, jobs_task, sweeper, listener] })
 }
 
 /// Resolves when the process is asked to stop (SIGINT or SIGTERM).

@@ -61,11 +61,11 @@ async fn load_user(state: &AppState, headers: &HeaderMap) -> Option<CurrentUser>
         return (!principal.account.disabled).then_some(CurrentUser { principal, session: None });
     }
     let secret = cookie(headers, COOKIE)?;
-    let s = session::lookup(&state.db, secret).await.ok().flatten()?;
+    let s = state.cache.session(&state.db, secret).await.ok().flatten()?;
     if s.mfa_pending {
         return None;
     }
-    let principal = Principal::load(&state.db, s.account_id).await.ok()?;
+    let principal = state.cache.principal(&state.db, s.account_id).await.ok()?;
     (!principal.account.disabled).then_some(CurrentUser { principal, session: Some(s) })
 }
 

@@ -33,4 +33,6 @@ pub struct AppState {
     pub db: Db,
     pub cfg: Arc<WebConfig>,
     pub metrics: Arc<Metrics>,
+    /// This node's cache of sessions, principals and active services (see `agilekit_kernel::cache`).
+    pub cache: Arc<agilekit_kernel::cache::NodeCache>,
 }

@@ -16,6 +16,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::audit::{self, Actor, Change};
+use crate::cache::Topic;
 use crate::db::{Db, DbError, DbResult, Tx};
 use crate::db_run;
 use crate::error::{Error, FieldErrors, Result};
@@ -201,6 +202,7 @@ pub async fn set_password(db: &Db, actor: &Actor, id: AccountId, new_password: &
     if n == 0 {
         return Err(Error::NotFound);
     }
+    tx.changed(Topic::Account(id)).await?;
     audit::record(&mut tx, actor, Change {
         org: None, action: "account.password", entity: "account", entity_id: id.to_string(), before: None, after: None,
     }).await?;
@@ -210,7 +212,7 @@ pub async fn set_password(db: &Db, actor: &Actor, id: AccountId, new_password: &
 
 pub async fn set_locale(db: &Db, id: AccountId, locale: &str) -> DbResult<()> {
     db_run!(db, |p| { sqlx::query("UPDATE accounts SET locale = $1 WHERE id = $2").bind(locale).bind(id).execute(p).await?; });
-    Ok(())
+    crate::cache::changed(db, &[Topic::Account(id)]).await
 }
 
 pub async fn update_profile(db: &Db, actor: &Actor, id: AccountId, display_name: &str, tax_code: &str) -> Result<Account> {
@@ -233,6 +235,7 @@ pub async fn update_profile(db: &Db, actor: &Actor, id: AccountId, display_name:
             other => other.into(),
         });
     }
+    tx.changed(Topic::Account(id)).await?;
     audit::record(&mut tx, actor, Change {
         org: None, action: "account.update", entity: "account", entity_id: id.to_string(),
         before: Some(before.audit_json()), after: Some(after.audit_json()),
@@ -270,6 +273,7 @@ pub async fn grant_in(tx: &mut Tx, actor: &Actor, org: OrgId, account: AccountId
         Err(DbError::Conflict(_)) => return Ok(()),
         Err(e) => return Err(e.into()),
     }
+    tx.changed(Topic::Account(account)).await?;
     audit::record(tx, actor, Change {
         org: Some(org), action: "membership.grant", entity: "account", entity_id: account.to_string(),
         before: None, after: Some(json!({"role": role.as_str()})),
@@ -291,6 +295,7 @@ pub async fn revoke(db: &Db, actor: &Actor, org: OrgId, account: AccountId, role
     if n == 0 {
         return Err(Error::NotFound);
     }
+    tx.changed(Topic::Account(account)).await?;
     audit::record(&mut tx, actor, Change {
         org: Some(org), action: "membership.revoke", entity: "account", entity_id: account.to_string(),
         before: Some(json!({"role": role.as_str()})), after: None,

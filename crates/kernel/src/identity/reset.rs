@@ -41,6 +41,7 @@ pub async fn consume(db: &Db, ip: Option<String>, secret: &str, new_password: &s
     let Some((account,)) = row else { return Err(Error::Conflict("link-expired")) };
     db_run!(tx &mut tx, |c| { sqlx::query("UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3")
         .bind(&hash).bind(now).bind(account).execute(c).await?; });
+    tx.changed(crate::cache::Topic::Account(account)).await?;
     audit::record(&mut tx, &Actor::account(account, ip), Change {
         org: None, action: "account.password_reset", entity: "account", entity_id: account.to_string(), before: None, after: None,
     }).await?;

@@ -3,6 +3,7 @@
 
 use time::{Duration, OffsetDateTime};
 
+use crate::cache::{self, Topic};
 use crate::db::{Db, DbResult};
 use crate::db_run;
 use crate::ids::{AccountId, OrgId, SessionId};
@@ -97,37 +98,41 @@ pub async fn list_for(db: &Db, account: AccountId) -> DbResult<Vec<Session>> {
 
 pub async fn delete(db: &Db, id: SessionId) -> DbResult<()> {
     db_run!(db, |p| { sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id).execute(p).await?; });
-    Ok(())
+    cache::changed(db, &[Topic::Session(id)]).await
 }
 
 /// Ends one of the account's sessions (from the account page); another account's session id does nothing.
 pub async fn delete_owned(db: &Db, account: AccountId, id: SessionId) -> DbResult<u64> {
-    Ok(db_run!(db, |p| sqlx::query("DELETE FROM sessions WHERE id = $1 AND account_id = $2")
-        .bind(id).bind(account).execute(p).await?.rows_affected()))
+    let n = db_run!(db, |p| sqlx::query("DELETE FROM sessions WHERE id = $1 AND account_id = $2")
+        .bind(id).bind(account).execute(p).await?.rows_affected());
+    cache::changed(db, &[Topic::Session(id)]).await?;
+    Ok(n)
 }
 
 /// Ends every session of the account except `keep` (all of them when `keep` is `None`).
 pub async fn delete_others(db: &Db, account: AccountId, keep: Option<SessionId>) -> DbResult<u64> {
-    Ok(db_run!(db, |p| match keep {
+    let n = db_run!(db, |p| match keep {
         Some(k) => sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND id <> $2").bind(account).bind(k).execute(p).await?,
         None => sqlx::query("DELETE FROM sessions WHERE account_id = $1").bind(account).execute(p).await?,
     }
-    .rows_affected()))
+    .rows_affected());
+    cache::changed(db, &[Topic::Account(account)]).await?;
+    Ok(n)
 }
 
 pub async fn set_current_org(db: &Db, id: SessionId, org: Option<OrgId>) -> DbResult<()> {
     db_run!(db, |p| { sqlx::query("UPDATE sessions SET current_org_id = $1 WHERE id = $2").bind(org).bind(id).execute(p).await?; });
-    Ok(())
+    cache::changed(db, &[Topic::Session(id)]).await
 }
 
 pub async fn set_locale(db: &Db, id: SessionId, locale: &str) -> DbResult<()> {
     db_run!(db, |p| { sqlx::query("UPDATE sessions SET locale = $1 WHERE id = $2").bind(locale).bind(id).execute(p).await?; });
-    Ok(())
+    cache::changed(db, &[Topic::Session(id)]).await
 }
 
 pub async fn clear_mfa_pending(db: &Db, id: SessionId) -> DbResult<()> {
     db_run!(db, |p| { sqlx::query("UPDATE sessions SET mfa_pending = $1 WHERE id = $2").bind(false).bind(id).execute(p).await?; });
-    Ok(())
+    cache::changed(db, &[Topic::Session(id)]).await
 }
 
 /// Removes expired sessions; run by the sweeper.
@@ -143,6 +148,7 @@ pub async fn end_owned(db: &Db, actor: &crate::audit::Actor, account: AccountId,
     if n == 0 {
         return Err(crate::Error::NotFound);
     }
+    tx.changed(Topic::Session(id)).await?;
     crate::audit::record(&mut tx, actor, crate::audit::Change {
         org: None, action: "session.end", entity: "account", entity_id: account.to_string(),
         before: Some(serde_json::json!({"session": id})), after: None,
@@ -156,6 +162,7 @@ pub async fn end_others(db: &Db, actor: &crate::audit::Actor, account: AccountId
     let mut tx = db.begin().await?;
     let n = db_run!(tx &mut tx, |c| sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND id <> $2")
         .bind(account).bind(keep).execute(c).await?.rows_affected());
+    tx.changed(Topic::Account(account)).await?;
     crate::audit::record(&mut tx, actor, crate::audit::Change {
         org: None, action: "session.end_others", entity: "account", entity_id: account.to_string(),
         before: None, after: Some(serde_json::json!({"ended": n})),

@@ -179,6 +179,7 @@ pub async fn begin_setup(db: &Db, actor: &Actor, account: AccountId) -> Result<S
     if n == 0 {
         return Err(Error::Conflict("totp-already-enabled"));
     }
+    tx.changed(crate::cache::Topic::Account(account)).await?;
     audit::record(&mut tx, actor, Change {
         org: None, action: "account.totp_setup", entity: "account", entity_id: account.to_string(), before: None, after: None,
     }).await?;
@@ -202,6 +203,7 @@ pub async fn enable(db: &Db, actor: &Actor, account: AccountId, code: &str) -> R
     if n == 0 {
         return Err(Error::Conflict("totp-already-enabled"));
     }
+    tx.changed(crate::cache::Topic::Account(account)).await?;
     audit::record(&mut tx, actor, Change {
         org: None, action: "account.totp_enable", entity: "account", entity_id: account.to_string(),
         before: Some(serde_json::json!({"totp_enabled": false})), after: Some(serde_json::json!({"totp_enabled": true})),
@@ -217,6 +219,7 @@ pub async fn disable(db: &Db, actor: &Actor, account: AccountId, code: &str) -> 
     db_run!(tx &mut tx, |c| { sqlx::query(
         "UPDATE accounts SET totp_enabled = $1, totp_secret = NULL, totp_last_step = NULL, updated_at = $2 WHERE id = $3"
     ).bind(false).bind(crate::clock::now()).bind(account).execute(c).await?; });
+    tx.changed(crate::cache::Topic::Account(account)).await?;
     audit::record(&mut tx, actor, Change {
         org: None, action: "account.totp_disable", entity: "account", entity_id: account.to_string(),
         before: Some(serde_json::json!({"totp_enabled": true})), after: Some(serde_json::json!({"totp_enabled": false})),

@@ -8,6 +8,7 @@ mod account;
 mod admin;
 mod api_v1;
 mod audit;
+mod cache;
 mod isolation;
 mod kernel;
 mod oidc;

@@ -1,7 +1,6 @@
 //! The shell's own pages: home, sign in and out, language and organisation switches, the accessibility
 //! statement, and the error page every other page falls back to.
 
-use agilekit_kernel::catalogue;
 use agilekit_kernel::identity::{self, login, session};
 use agilekit_kernel::ids::OrgId;
 use agilekit_kernel::{Error, FieldErrors};
@@ -41,14 +40,10 @@ struct HomePage {
 
 async fn home(State(state): State<AppState>, rc: RequestCtx) -> Result<HomePage, PageError> {
     let ctx = PageCtx::build(&state, &rc).await;
-    let mut services = Vec::new();
-    if let Some(o) = &ctx.current_org {
-        for s in catalogue::subscriptions(&state.db, o.id).await? {
-            if s.subscription.state == "active" {
-                services.push(s.subscription.service_key);
-            }
-        }
-    }
+    let services = match &ctx.current_org {
+        Some(o) => state.cache.active_services(&state.db, o.id).await?,
+        None => Vec::new(),
+    };
     Ok(HomePage { ctx, services })
 }
 
