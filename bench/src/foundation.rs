@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use agilekit_kernel::authz::Principal;
 use agilekit_kernel::identity::{password, session};
 use agilekit_kernel::ids::{AccountId, OrgId};
+use agilekit_kernel::cache::NodeCache;
 use agilekit_kernel::{Db, catalogue, clock, db_run, tenancy};
 use agilekit_server::Config;
 use anyhow::{Context, bail};
@@ -774,58 +775,30 @@ type Check = Pin<Box<dyn Future<Output = bool> + Send>>;
 /// A named piece of the page's database work, called with what it needs.
 type Piece = (&'static str, fn(Arc<Probe>) -> Check);
 
-/// What the database pieces of `GET /` need: the session's token, its account, organisations and current one.
+/// What the database pieces of `GET /` need: the session's token, its account and current organisation, and a
+/// node cache of its own.
 struct Probe {
     db: Db,
     token: String,
     account: AccountId,
-    orgs: Vec<OrgId>,
     org: OrgId,
+    cache: Arc<NodeCache>,
 }
 
-/// The database work of one `GET /` for the signed-in employee: the session, the principal, the organisation
-/// switcher, the home page's services (as in web::auth::resolve, PageCtx::build and pages::shell::home).
+/// The database work of one `GET /` for the signed-in employee without the node cache: the session, the principal
+/// (account, memberships with their organisations), the organisation's active services.
 async fn home_queries(p: &Probe) -> anyhow::Result<()> {
     session::lookup(&p.db, &p.token).await?.context("session")?;
     Principal::load(&p.db, p.account).await?;
-    tenancy::list_by_ids(&p.db, &p.orgs).await?;
-    catalogue::subscriptions(&p.db, p.org).await?;
+    catalogue::active_services(&p.db, p.org).await?;
     Ok(())
 }
 
-/// A sketch of what `GET /` could ask instead, to put a number on the proposal: the session with its account,
-/// the memberships with their organisations (roles, switcher and the operator flag at once), the subscriptions
-/// with their quotas. Rows are fetched, not decoded into the kernel's structs.
-async fn joined_home_queries(p: &Probe) -> anyhow::Result<()> {
-    let now = clock::now();
-    let h = session::hash_secret(&p.token);
-    let found = db_run!(&p.db, |c| sqlx::query(
-        "SELECT s.*, a.email, a.display_name, a.locale, a.disabled, a.totp_enabled FROM sessions s
-         JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1 AND s.expires_at > $2"
-    )
-    .bind(&h)
-    .bind(now)
-    .fetch_optional(c)
-    .await?
-    .is_some());
-    if !found {
-        bail!("session");
-    }
-    db_run!(&p.db, |c| {
-        sqlx::query(
-            "SELECT m.org_id, m.role, o.name, o.kind FROM memberships m JOIN organisations o ON o.id = m.org_id
-         WHERE m.account_id = $1 ORDER BY o.name",
-        )
-        .bind(p.account)
-        .fetch_all(c)
-        .await?;
-    });
-    db_run!(&p.db, |c| {
-        sqlx::query(
-        "SELECT s.*, q.quota_key, q.limit_value, q.used FROM subscriptions s JOIN services v ON v.key = s.service_key
-         LEFT JOIN subscription_quotas q ON q.subscription_id = s.id WHERE s.org_id = $1 ORDER BY v.position, q.quota_key"
-    ).bind(p.org).fetch_all(c).await?;
-    });
+/// The same through the node cache, as `web::auth::resolve` and the home page do.
+async fn cached_home_queries(p: &Probe) -> anyhow::Result<()> {
+    p.cache.session(&p.db, &p.token).await?.context("session")?;
+    p.cache.principal(&p.db, p.account).await?;
+    p.cache.active_services(&p.db, p.org).await?;
     Ok(())
 }
 
@@ -835,22 +808,28 @@ async fn breakdown(engine: Engine, db: &Db, cookie: &str, opts: &Options) -> any
     let token = cookie.split_once('=').map(|(_, v)| v.to_owned()).context("session cookie")?;
     let s = session::lookup(db, &token).await?.context("the pages' session is gone")?;
     let principal = Principal::load(db, s.account_id).await?;
-    let orgs = principal.orgs();
-    let listed = tenancy::list_by_ids(db, &orgs).await?;
-    let org = s.current_org_id.or(listed.first().map(|o| o.id)).context("the employee has no organisation")?;
-    let subs = catalogue::subscriptions(db, org).await?.len();
-    // session 1, principal 3 (account, memberships, operator), one per organisation, subscriptions 1 + one per
-    // subscription for its quotas.
-    let queries = 1 + 3 + orgs.len() + 1 + subs;
-    let probe = Arc::new(Probe { db: db.clone(), token, account: s.account_id, orgs, org });
-    let pieces: [Piece; 7] = [
+    let org = s.current_org_id.or(principal.orgs().first().copied()).context("the employee has no organisation")?;
+    // Without the cache: the session 1, the principal 2 (account; memberships with organisations), services 1.
+    let queries = 4;
+    let cache = NodeCache::unshared(db);
+    let probe = Arc::new(Probe { db: db.clone(), token, account: s.account_id, org, cache });
+    if let Db::Postgres(_) = db {
+        // An unshared cache serves only once its listener has subscribed.
+        let (_stop, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(agilekit_kernel::cache::listen(db.clone(), probe.cache.clone(), rx));
+        let t0 = Instant::now();
+        while !probe.cache.is_live() && t0.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        std::mem::forget(_stop);
+    }
+    let pieces: [Piece; 6] = [
         ("SELECT 1", |p| Box::pin(async move { p.db.ping().await })),
         ("session::lookup", |p| Box::pin(async move { matches!(session::lookup(&p.db, &p.token).await, Ok(Some(_))) })),
         ("Principal::load", |p| Box::pin(async move { Principal::load(&p.db, p.account).await.is_ok() })),
-        ("tenancy::list_by_ids", |p| Box::pin(async move { tenancy::list_by_ids(&p.db, &p.orgs).await.is_ok() })),
-        ("catalogue::subscriptions", |p| Box::pin(async move { catalogue::subscriptions(&p.db, p.org).await.is_ok() })),
-        ("all of GET /", |p| Box::pin(async move { home_queries(&p).await.is_ok() })),
-        ("proposal: the same in 3 joined queries", |p| Box::pin(async move { joined_home_queries(&p).await.is_ok() })),
+        ("catalogue::active_services", |p| Box::pin(async move { catalogue::active_services(&p.db, p.org).await.is_ok() })),
+        ("all of GET / without the node cache", |p| Box::pin(async move { home_queries(&p).await.is_ok() })),
+        ("all of GET / through the node cache", |p| Box::pin(async move { cached_home_queries(&p).await.is_ok() })),
     ];
     let (conc, max, limit) =
         (opts.page_concurrency, opts.page_requests.min(10_000), Duration::from_secs(opts.page_secs.min(10)));

@@ -169,7 +169,7 @@ pub fn markdown(j: &Value) -> String {
     let b = &p["breakdown"];
     if b.is_object() {
         out.push_str(&format!(
-            "\n## Database pieces of `GET /`\n\n{} queries a request; each piece called directly (no HTTP, no rendering) at \
+            "\n## Database pieces of `GET /`\n\n{} queries a request without the node cache, none when it hits; each piece called directly (no HTTP, no rendering) at \
              concurrency {}.\n\n| piece | calls/s | p50 ms | p99 ms | CPU µs a call | errors |\n|---|---|---|---|---|---|\n",
             b["queries_per_request"], b["concurrency"]
         ));
@@ -302,7 +302,7 @@ pub fn print(j: &Value) {
     let b = &p["breakdown"];
     if b.is_object() {
         println!(
-            "Database pieces of GET / ({} queries a request), called directly at concurrency {}",
+            "Database pieces of GET / ({} queries a request uncached), called directly at concurrency {}",
             b["queries_per_request"], b["concurrency"]
         );
         for r in b["pieces"].as_array().into_iter().flatten() {

@@ -179,8 +179,24 @@ async fn check_parent(tx: &mut Tx, id: Option<OrgId>, parent: Option<OrgId>) -> 
     Err(FieldErrors::one("parent_id", "cycle"))
 }
 
+/// There is one operator: its `platform_admin`s administer the whole platform, so a second organisation of that
+/// kind would hand the platform to whoever administers it; and the operator cannot stop being one.
+async fn check_operator(tx: &mut Tx, id: Option<OrgId>, kind: OrgKind) -> Result<()> {
+    let operators: Vec<(OrgId,)> = db_run!(tx tx, |c| sqlx::query_as("SELECT id FROM organisations WHERE kind = $1")
+        .bind(OrgKind::Operator.as_str()).fetch_all(c).await?);
+    let is_operator = id.is_some_and(|id| operators.iter().any(|(o,)| *o == id));
+    if kind == OrgKind::Operator && !is_operator && !operators.is_empty() {
+        return Err(FieldErrors::one("kind", "operator-exists"));
+    }
+    if is_operator && kind != OrgKind::Operator {
+        return Err(FieldErrors::one("kind", "operator-stays"));
+    }
+    Ok(())
+}
+
 /// Creates an organisation inside the caller's transaction (onboarding activation uses it too).
 pub async fn create_in(tx: &mut Tx, actor: &Actor, f: &OrgFields) -> Result<Organisation> {
+    check_operator(tx, None, f.kind).await?;
     check_parent(tx, None, f.parent_id).await?;
     let now = crate::clock::now();
     let org = Organisation {
@@ -228,6 +244,7 @@ pub async fn update(db: &Db, actor: &Actor, id: OrgId, input: &OrgInput) -> Resu
     let f = input.parse().map_err(Error::Invalid)?;
     let mut tx = db.begin().await?;
     let before = get_tx(&mut tx, id).await?;
+    check_operator(&mut tx, Some(id), f.kind).await?;
     check_parent(&mut tx, Some(id), f.parent_id).await?;
     let mut after = before.clone();
     after.name = f.name.as_str().to_owned();

@@ -66,8 +66,20 @@ impl Lang {
     }
 
     /// The message `key`; the key itself when no file has it, so a missing translation shows, not crashes.
+    /// Messages without arguments never change while the process runs, so each is formatted once per language
+    /// (a page asks for dozens of them).
     pub fn t(self, key: &str) -> String {
-        LOCALES.try_lookup(&self.langid(), key).unwrap_or_else(|| key.to_owned())
+        static MEMO: [std::sync::RwLock<Option<HashMap<String, String>>>; 2] =
+            [std::sync::RwLock::new(None), std::sync::RwLock::new(None)];
+        let memo = &MEMO[self as usize];
+        if let Some(v) = memo.read().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref().and_then(|m| m.get(key)) {
+            return v.clone();
+        }
+        // Only keys that exist are kept (some keys are built from a query parameter): the memo cannot outgrow the
+        // translation files.
+        let Some(v) = LOCALES.try_lookup(&self.langid(), key) else { return key.to_owned() };
+        memo.write().unwrap_or_else(std::sync::PoisonError::into_inner).get_or_insert_with(HashMap::new).insert(key.to_owned(), v.clone());
+        v
     }
 
     pub fn t_args(self, key: &str, args: &[(&str, String)]) -> String {

@@ -115,3 +115,26 @@ fn company_code(first10: &str) -> String {
     let y: u32 = d.iter().skip(1).step_by(2).map(|v| if 2 * v > 9 { 2 * v - 9 } else { 2 * v }).sum();
     format!("{first10}{}", (10 - (x + y) % 10) % 10)
 }
+
+both_engines!(there_is_one_operator_and_it_stays_one_whatever_the_entry_point, |app| async move {
+    let db = &app.db;
+    let operator = tenancy::get(db, app.org_id("aria_spa").await).await.unwrap();
+    let input = |name: &str, kind: &str, ipa: &str, tax: &str| OrgInput {
+        name: name.into(), kind: kind.into(), ipa_code: ipa.into(), tax_code: tax.into(), ..Default::default()
+    };
+    let field = |e: agilekit_kernel::Error| match e {
+        agilekit_kernel::Error::Invalid(f) => f.get("kind").map(str::to_owned),
+        other => panic!("expected a field error, got {other:?}"),
+    };
+    let second = tenancy::create(db, &Actor::system(), &input("Secondo gestore", "operator", "c_z001", "80050050154")).await;
+    assert_eq!(field(second.unwrap_err()).as_deref(), Some("operator-exists"));
+    let demoted = tenancy::update(db, &Actor::system(), operator.id, &input(&operator.name, "region", &operator.ipa_code, &operator.tax_code)).await;
+    assert_eq!(field(demoted.unwrap_err()).as_deref(), Some("operator-stays"));
+    let town = app.org_id("c_b157").await;
+    let t = tenancy::get(db, town).await.unwrap();
+    let promoted = tenancy::update(db, &Actor::system(), town, &input(&t.name, "operator", &t.ipa_code, &t.tax_code)).await;
+    assert_eq!(field(promoted.unwrap_err()).as_deref(), Some("operator-exists"));
+    // The operator keeps its kind through an ordinary edit.
+    tenancy::update(db, &Actor::system(), operator.id, &input("ARIA S.p.A.", "operator", &operator.ipa_code, &operator.tax_code)).await.unwrap();
+    app
+});

@@ -14,6 +14,7 @@ mod kernel;
 mod oidc;
 mod orgs;
 mod outbox;
+mod process;
 mod remote_access;
 mod gateway;
 mod workstations;
