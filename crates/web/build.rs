@@ -5,6 +5,8 @@ use std::path::Path;
 use std::process::Command;
 
 fn main() {
+    // The Fluent files are embedded at compile time (i18n.rs): a new or changed one must rebuild the shell.
+    println!("cargo:rerun-if-changed=../../locales");
     println!("cargo:rerun-if-changed=package.json");
     println!("cargo:rerun-if-changed=package-lock.json");
     println!("cargo:rerun-if-changed=node_modules/bootstrap-italia/package.json");

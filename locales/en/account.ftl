@@ -78,3 +78,13 @@ label-new_password = New password
 label-password_confirm = Repeat the new password
 label-token_name = Token name
 label-totp_code = Verification code
+
+account-identities-title = Sign-in with external identities
+account-identities-none = No external identity (SPID, CIE or your organisation's system) is linked to this account.
+account-identities-intro = You can also sign in with these identities. Unlinking one does not delete it at the provider.
+account-identity-provider = Provider
+account-identity-subject = Identifier
+account-identity-linked = Linked on
+account-identity-unlink = Unlink
+account-identity-last = You cannot unlink the last identity of an account without a password: set a password first, or you could no longer sign in.
+account-notice-identity-unlinked = Identity unlinked.

@@ -78,3 +78,13 @@ label-new_password = Nuova password
 label-password_confirm = Ripeti la nuova password
 label-token_name = Nome del token
 label-totp_code = Codice di verifica
+
+account-identities-title = Accesso con identità esterne
+account-identities-none = Nessuna identità esterna (SPID, CIE o il sistema dell'ente) è collegata a questo account.
+account-identities-intro = Puoi accedere anche con queste identità. Scollegarne una non la cancella presso il fornitore.
+account-identity-provider = Fornitore
+account-identity-subject = Identificativo
+account-identity-linked = Collegata il
+account-identity-unlink = Scollega
+account-identity-last = Non puoi scollegare l'ultima identità di un account senza password: imposta prima una password, altrimenti non potresti più accedere.
+account-notice-identity-unlinked = Identità scollegata.

@@ -325,6 +325,54 @@ pub async fn login_choices(db: &Db) -> DbResult<Vec<LoginChoice>> {
     .await?))
 }
 
+/// An identity at a provider linked to an account, as the account page lists it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct LinkedIdentity {
+    pub provider_id: OidcProviderId,
+    pub provider_name: String,
+    pub subject: String,
+    pub created_at: time::OffsetDateTime,
+}
+
+/// The identities linked to an account, with their providers, for the account page.
+pub async fn linked_identities(db: &Db, account: AccountId) -> DbResult<Vec<LinkedIdentity>> {
+    Ok(db_run!(db, |p| sqlx::query_as(
+        "SELECT i.provider_id, p.display_name AS provider_name, i.subject, i.created_at
+         FROM oidc_identities i JOIN oidc_providers p ON p.id = i.provider_id
+         WHERE i.account_id = $1 ORDER BY p.display_name, i.created_at"
+    )
+    .bind(account)
+    .fetch_all(p)
+    .await?))
+}
+
+/// Unlinks the account's identities at `provider` (the person no longer wants to sign in that way). Refused with
+/// `Conflict("last-sign-in")` when that would leave the account with no way in: no password and no other link.
+/// Another account's link is not found.
+pub async fn unlink(db: &Db, actor: &Actor, account: AccountId, provider: OidcProviderId) -> crate::Result<()> {
+    let mut tx = db.begin().await?;
+    let (has_password, links, here): (bool, i64, i64) = db_run!(tx &mut tx, |c| sqlx::query_as(
+        "SELECT a.password_hash IS NOT NULL,
+                (SELECT COUNT(*) FROM oidc_identities WHERE account_id = a.id),
+                (SELECT COUNT(*) FROM oidc_identities WHERE account_id = a.id AND provider_id = $2)
+         FROM accounts a WHERE a.id = $1"
+    ).bind(account).bind(provider).fetch_one(c).await?);
+    if here == 0 {
+        return Err(crate::Error::NotFound);
+    }
+    if !has_password && links == here {
+        return Err(crate::Error::Conflict("last-sign-in"));
+    }
+    db_run!(tx &mut tx, |c| { sqlx::query("DELETE FROM oidc_identities WHERE account_id = $1 AND provider_id = $2")
+        .bind(account).bind(provider).execute(c).await?; });
+    audit::record(&mut tx, actor, Change {
+        org: None, action: "account.oidc_unlink", entity: "account", entity_id: account.to_string(),
+        before: Some(json!({"provider": provider})), after: None,
+    }).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// The identities linked to an account, with the provider's name (for the account page).
 pub async fn identities_of(db: &Db, account: AccountId) -> DbResult<Vec<(String, String)>> {
     Ok(db_run!(db, |p| sqlx::query_as(

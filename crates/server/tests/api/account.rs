@@ -462,3 +462,48 @@ both_engines!(password_reset_link_by_mail_sets_the_password_once, |app| async mo
     assert_eq!(signed_in.get(app.at("/account")).send().await.unwrap().status(), 303, "sessions end on reset");
     app
 });
+
+/// Links `account` to a new public-side provider with `subject`, as a completed OIDC login would.
+async fn link_identity(app: &TestApp, account: agilekit_kernel::ids::AccountId, name: &str, subject: &str) -> String {
+    use agilekit_kernel::identity::oidc::{self, ProviderInput, Scope};
+    let p = oidc::create_provider(&app.db, &agilekit_kernel::audit::Actor::system(), Scope::Public, &ProviderInput {
+        display_name: name.into(), issuer: format!("https://{}.example.it", subject), client_id: "agilekit".into(),
+        client_secret: "s".into(), ..Default::default()
+    }).await.unwrap();
+    agilekit_kernel::db_run!(&app.db, |c| { sqlx::query("INSERT INTO oidc_identities (provider_id, subject, account_id, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(p.id).bind(subject).bind(account).bind(agilekit_kernel::clock::now()).execute(c).await.unwrap(); });
+    p.id.to_string()
+}
+
+both_engines!(linked_identities_are_listed_and_unlinked_but_never_the_last_way_in, |app| async move {
+    let sara = app.account_id("dipendente@regione.example").await;
+    let spid = link_identity(&app, sara, "SPID (bridge regionale)", "sara-spid").await;
+    let c = app.login("dipendente@regione.example").await;
+    let page = c.get(app.at("/account")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("SPID (bridge regionale)") && page.contains("sara-spid"), "the link is listed");
+    let r = c.post(app.at(&format!("/account/identities/{spid}/unlink"))).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let page = c.get(app.at("/account?notice=identity-unlinked")).send().await.unwrap().text().await.unwrap();
+    assert!(!page.contains("sara-spid"), "unlinked");
+    // Unlinking again, or someone else's link: not found, nothing changes.
+    assert_eq!(c.post(app.at(&format!("/account/identities/{spid}/unlink"))).send().await.unwrap().status(), 404);
+    let mayor = app.account_id("admin@comune.example").await;
+    let theirs = link_identity(&app, mayor, "CIE", "mayor-cie").await;
+    assert_eq!(c.post(app.at(&format!("/account/identities/{theirs}/unlink"))).send().await.unwrap().status(), 404);
+    assert_eq!(agilekit_kernel::identity::oidc::linked_identities(&app.db, mayor).await.unwrap().len(), 1);
+    assert_eq!(c.post(app.at("/account/identities/not-an-id/unlink")).send().await.unwrap().status(), 404);
+
+    // A citizen who only ever signed in with SPID keeps that last way in.
+    let citizen = agilekit_kernel::identity::create(&app.db, &agilekit_kernel::audit::Actor::system(), &agilekit_kernel::identity::NewAccount {
+        email: "solo.spid@example.it".into(), display_name: "Solo Spid".into(), is_public: true, ..Default::default()
+    }).await.unwrap();
+    let only = link_identity(&app, citizen.id, "SPID", "solo-spid").await;
+    let (_, token) = agilekit_kernel::identity::session::create(&app.db, citizen.id, false, None, None).await.unwrap();
+    let cookie = format!("{}={token}", agilekit_kernel::identity::session::COOKIE);
+    let r = app.client().post(app.at(&format!("/account/identities/{only}/unlink"))).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.status(), 409);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("solo-spid") && body.contains("password"), "explained on the account page: {body}");
+    assert_eq!(agilekit_kernel::identity::oidc::linked_identities(&app.db, citizen.id).await.unwrap().len(), 1);
+    app
+});

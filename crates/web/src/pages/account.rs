@@ -4,6 +4,7 @@
 
 use agilekit_kernel::audit::{self, Actor, Change};
 use agilekit_kernel::identity::session::{self, COOKIE, Session};
+use agilekit_kernel::identity::oidc::{self, OidcProviderId};
 use agilekit_kernel::identity::{self, Account, reset, throttle, token, totp};
 use agilekit_kernel::ids::{ApiTokenId, SessionId};
 use agilekit_kernel::mail::{self, Mail};
@@ -36,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/account/sessions/{id}/end", post(session_end))
         .route("/account/tokens", post(token_create))
         .route("/account/tokens/{id}/revoke", post(token_revoke))
+        .route("/account/identities/{provider}/unlink", post(identity_unlink))
         .route("/account/totp", get(totp_setup_page))
         .route("/account/totp/setup", post(totp_setup))
         .route("/account/totp/enable", post(totp_enable))
@@ -46,7 +48,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The notices the account page shows after a redirect; anything else in the query is ignored.
-const NOTICES: [&str; 7] = [
+const NOTICES: [&str; 8] = [
     "profile-saved",
     "password-changed",
     "session-ended",
@@ -54,6 +56,7 @@ const NOTICES: [&str; 7] = [
     "token-revoked",
     "totp-enabled",
     "totp-disabled",
+    "identity-unlinked",
 ];
 
 /// One address may ask for reset links this often (each request counts, found or not).
@@ -94,6 +97,13 @@ struct TokenRow {
     revoked: Option<String>,
 }
 
+struct IdentityRow {
+    provider_id: String,
+    provider: String,
+    subject: String,
+    linked: String,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "account.html")]
 struct AccountPage {
@@ -104,6 +114,7 @@ struct AccountPage {
     token_name: String,
     sessions: Vec<SessionRow>,
     tokens: Vec<TokenRow>,
+    identities: Vec<IdentityRow>,
     errors: FieldErrors,
     notice: Option<String>,
     message: Option<String>,
@@ -138,7 +149,18 @@ impl AccountPage {
                 prefix: t.prefix,
             })
             .collect();
+        let identities = oidc::linked_identities(&state.db, account.id)
+            .await?
+            .into_iter()
+            .map(|i| IdentityRow {
+                provider_id: i.provider_id.to_string(),
+                linked: ctx.format_time(&i.created_at),
+                provider: i.provider_name,
+                subject: i.subject,
+            })
+            .collect();
         Ok(AccountPage {
+            identities,
             display_name: account.display_name.clone(),
             tax_code: account.tax_code.clone().unwrap_or_default(),
             token_name: String::new(),
@@ -345,6 +367,25 @@ async fn token_revoke(State(state): State<AppState>, SignedIn(user, rc): SignedI
     }
 }
 
+/// Unlinks the caller's identity at a provider; refused on the page (409) when it is the last way in.
+async fn identity_unlink(State(state): State<AppState>, SignedIn(user, rc): SignedIn, Path(provider): Path<String>) -> Response {
+    if let Err(e) = browser_session(&user) {
+        return e.into_response();
+    }
+    let Ok(provider) = provider.parse::<OidcProviderId>() else { return PageError::not_found().into_response() };
+    match oidc::unlink(&state.db, &user.actor(rc.ip.clone()), user.principal.id(), provider).await {
+        Ok(()) => see_other("/account?notice=identity-unlinked#identities"),
+        Err(Error::Conflict("last-sign-in")) => match AccountPage::load(&state, &user, &rc).await {
+            Ok(mut page) => {
+                page.message = Some(page.ctx.t("account-identity-last"));
+                (StatusCode::CONFLICT, page).into_response()
+            }
+            Err(e) => e.into_response(),
+        },
+        Err(e) => PageError::from(e).into_response(),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Second factor: enrolment and removal
 
@@ -378,7 +419,7 @@ impl TotpSetupPage {
 }
 
 /// Renders `text` as a QR code in an SVG image (four modules of quiet zone), base64 in a `data:` URI.
-fn qr_data_uri(text: &str) -> Option<String> {
+pub fn qr_data_uri(text: &str) -> Option<String> {
     use base64::Engine;
     use std::fmt::Write;
     let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M).ok()?;
