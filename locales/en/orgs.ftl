@@ -59,3 +59,4 @@ orgs-role-employee = Employee
 orgs-role-agent = Help desk agent
 orgs-role-trainer = Trainer
 orgs-role-evaluator = Evaluator
+orgs-service-manage = Manage: { $service }

@@ -59,3 +59,4 @@ orgs-role-employee = Dipendente
 orgs-role-agent = Operatore di help desk
 orgs-role-trainer = Formatore
 orgs-role-evaluator = Valutatore
+orgs-service-manage = Gestisci: { $service }

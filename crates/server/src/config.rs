@@ -25,6 +25,11 @@ pub struct Config {
     /// Keep sessions, principals and active services in this node's memory, invalidated on every change (on
     /// PostgreSQL through LISTEN/NOTIFY, so every node hears of it). Off: every request reads the database.
     pub node_cache: bool,
+    /// `[workstations]`: the Wake-on-LAN broadcast address and the reachability probe's pace.
+    pub workstations: agilekit_workstations::Settings,
+    /// `[guacamole]`: an Apache Guacamole gateway (URL and `json-secret-key`) for browser links to workstations;
+    /// optional.
+    pub guacamole: agilekit_workstations::GuacamoleSettings,
 }
 
 impl Default for Config {
@@ -42,6 +47,8 @@ impl Default for Config {
             job_backoff_secs: 30,
             log_format: "text".into(),
             node_cache: true,
+            workstations: Default::default(),
+            guacamole: Default::default(),
         }
     }
 }
@@ -86,6 +93,10 @@ impl Config {
         if let Some(v) = env("SMTP_FROM") { c.smtp.from = v; }
         if let Some(v) = env("JOB_BACKOFF_SECS") { c.job_backoff_secs = v.parse().map_err(|_| anyhow::anyhow!("AGILEKIT_JOB_BACKOFF_SECS: not a number"))?; }
         if let Some(v) = env("LOG_FORMAT") { c.log_format = v; }
+        if let Some(v) = env("WOL_TARGET") { c.workstations.wol_target = v; }
+        if let Some(v) = env("GUACAMOLE_URL") { c.guacamole.url = v; }
+        if let Some(v) = env("GUACAMOLE_SECRET_KEY") { c.guacamole.secret_key = v; }
+        agilekit_workstations::Runtime::new(&c.workstations, &c.guacamole).map_err(|e| anyhow::anyhow!(e))?;
         Ok(c)
     }
 

@@ -108,6 +108,24 @@ pub async fn seed(db: &Db) -> Result<bool, Error> {
     if let (Some(admin), Some(arpa)) = (identity::find_by_email(db, "admin@regione.example").await?, id_of("arpa_lom")) {
         identity::grant(db, &actor, arpa, admin.id, Role::OrgAdmin).await?;
     }
+    // Remote access: the region's VPN network and a gateway, set up as the operator would.
+    if let (Some(r), Some(op)) = (id_of("r_lombar"), identity::find_by_email(db, "operatore@aria.example").await?) {
+        let operator = agilekit_kernel::authz::Principal::load(db, op.id).await?;
+        agilekit_remote_access::service::seed_demo(db, &operator, r).await?;
+    }
+    // Remote workstations of the region: two dedicated PCs and a pool. Loopback addresses, so that the demo's
+    // reachability probes never send a packet off the machine (they show as offline).
+    if let (Some(r), Some(admin)) = (id_of("r_lombar"), identity::find_by_email(db, "admin@regione.example").await?) {
+        let admin = agilekit_kernel::authz::Principal::load(db, admin.id).await?;
+        for (i, mode, assignee, place) in [(1, "dedicated", "dipendente@regione.example", "Milano, Palazzo Lombardia, piano 12"),
+            (2, "dedicated", "manager@regione.example", "Milano, Palazzo Lombardia, piano 12"), (101, "pooled", "", "Milano, Palazzo Lombardia, sala 3"),
+            (102, "pooled", "", "Milano, Palazzo Lombardia, sala 3"), (103, "pooled", "", "Brescia, sede territoriale")] {
+            let input = agilekit_workstations::model::WorkstationInput { hostname: format!("pc-lom-{i:04}.regione.example"),
+                address: format!("127.0.10.{i}"), os: "Windows 11 Pro".into(), location: place.into(), tags: "ufficio".into(),
+                mac: format!("00:1a:2b:00:00:{i:02x}"), mode: mode.into(), assignee: assignee.into(), ..Default::default() };
+            agilekit_workstations::service::create(db, &actor, &admin, r, &input).await?;
+        }
+    }
     Ok(true)
 }
 

@@ -49,8 +49,8 @@ impl Running {
 }
 
 /// Every domain of the kit, in the order their routes are merged. The only place that knows them all.
-fn domains() -> Vec<agilekit_web::Domain> {
-    vec![agilekit_remote_access::domain(), agilekit_workstations::domain()]
+fn domains(workstations: agilekit_workstations::Runtime) -> Vec<agilekit_web::Domain> {
+    vec![agilekit_remote_access::domain(), agilekit_workstations::domain(workstations)]
 }
 
 /// Binds the listener and starts the HTTP server and the workers.
@@ -60,7 +60,13 @@ pub async fn start(cfg: &Config, db: Db) -> anyhow::Result<Running> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr()?;
     let public_url = if cfg.public_url.is_empty() { format!("http://{addr}") } else { cfg.public_url.clone() };
+    let workstations = agilekit_workstations::Runtime::new(&cfg.workstations, &cfg.guacamole).map_err(|e| anyhow::anyhow!(e))?;
+    let ws_probe_settings = workstations.probe.clone();
+    let domains = domains(workstations);
+    let (tx, rx) = watch::channel(false);
     let state = AppState {
+        service_pages: Arc::new(domains.iter().flat_map(|d| d.pages.iter().cloned()).collect()),
+        shutdown: rx.clone(),
         db: db.clone(),
         cfg: Arc::new(WebConfig {
             public_url,
@@ -72,8 +78,7 @@ pub async fn start(cfg: &Config, db: Db) -> anyhow::Result<Running> {
         cache: if cfg.node_cache { agilekit_kernel::cache::NodeCache::new(&db) } else { agilekit_kernel::cache::NodeCache::disabled() },
     };
     let cache = state.cache.clone();
-    let app = agilekit_web::app(state, domains());
-    let (tx, rx) = watch::channel(false);
+    let app = agilekit_web::app(state, domains);
 
     let mut stop_http = rx.clone();
     let http = tokio::spawn(async move {
@@ -106,7 +111,13 @@ pub async fn start(cfg: &Config, db: Db) -> anyhow::Result<Running> {
         }
     });
 
-    Ok(Running { addr, db, shutdown: tx, tasks: vec![http, jobs_task, sweeper, listener] })
+    // VPN devices whose term is over, or whose owner left, leave the gateways and free their seats.
+    let vpn_sweeper = tokio::spawn(agilekit_remote_access::run_sweeper(db.clone(), rx.clone()));
+
+    // Remote workstations: the scheduled reachability probe (TCP connect to each one's port).
+    let ws_probe = tokio::spawn(agilekit_workstations::probe::run(db.clone(), ws_probe_settings, rx.clone()));
+
+    Ok(Running { addr, db, shutdown: tx, tasks: vec![http, jobs_task, sweeper, listener, vpn_sweeper, ws_probe] })
 }
 
 /// Resolves when the process is asked to stop (SIGINT or SIGTERM).

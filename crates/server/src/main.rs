@@ -67,6 +67,51 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The VPN gateway agent: keeps a WireGuard interface's peers and access rules in step with the server.
+    #[command(long_about = GATEWAY_ABOUT)]
+    Gateway(GatewayArgs),
+}
+
+const GATEWAY_ABOUT: &str = "The VPN gateway agent, run on the WireGuard concentrator. It long-polls the server for \
+the gateway's peer set, applies only the per-peer differences to the interface, enforces access groups with nftables \
+(table inet agilekit_<iface>; without a working nft it says at start and in its status reports that access groups are \
+NOT enforced), and reports each peer's last handshake and traffic. It keeps the last applied configuration in the \
+state file and keeps the tunnel up while the server is unreachable.\n\n\
+It drives USERSPACE WireGuard (wireguard-go or boringtun) through the UAPI socket /var/run/wireguard/<iface>.sock; \
+kernel WireGuard (netlink) is not supported. Start the interface first, e.g. `wireguard-go wg0`. \
+First run: `agilekit gateway --interface wg0 --show-public-key` creates the private key and prints the public key to \
+register the gateway with; the token shown at registration goes in --token or AGILEKIT_GATEWAY_TOKEN.";
+
+#[derive(Args)]
+struct GatewayArgs {
+    /// Base URL of the agilekit server, e.g. https://agilekit.example.org
+    #[arg(long, required_unless_present = "show_public_key")]
+    server: Option<String>,
+    /// The gateway token shown once when the gateway was registered.
+    #[arg(long, env = "AGILEKIT_GATEWAY_TOKEN", hide_env_values = true, required_unless_present = "show_public_key")]
+    token: Option<String>,
+    /// The WireGuard interface (its UAPI socket must exist: a userspace implementation such as wireguard-go).
+    #[arg(long, default_value = "wg0")]
+    interface: String,
+    /// Where the last applied configuration is kept [default: /var/lib/agilekit/gateway-<iface>.json]
+    #[arg(long)]
+    state_file: Option<PathBuf>,
+    /// The interface's private key, base64 as `wg genkey` writes it; created (0600) when missing
+    /// [default: /etc/agilekit/gateway-<iface>.key]
+    #[arg(long)]
+    private_key_file: Option<PathBuf>,
+    /// The directory of WireGuard UAPI sockets.
+    #[arg(long, default_value = "/var/run/wireguard")]
+    uapi_dir: PathBuf,
+    /// Access groups: auto (nftables when usable, else not enforced), nftables (required), none.
+    #[arg(long, default_value = "auto")]
+    access_enforcement: agilekit_remote_access::agent::EnforcementMode,
+    /// Seconds between status reports (handshakes, traffic); one is also sent after each change.
+    #[arg(long, default_value_t = 10)]
+    status_secs: u64,
+    /// Print the interface's public key (creating the private key file if needed) and exit.
+    #[arg(long)]
+    show_public_key: bool,
 }
 
 #[derive(Subcommand)]
@@ -212,6 +257,32 @@ async fn main() -> anyhow::Result<()> {
             identity::set_password(&db, &Actor::system(), acc.id, &pw).await.map_err(explain)?;
             identity::session::delete_others(&db, acc.id, None).await?;
             println!("password of {} changed; its sessions ended", acc.email);
+        }
+        Command::Gateway(g) => {
+            use agilekit_remote_access::agent;
+            let private_key_file = g.private_key_file.unwrap_or_else(|| agent::Options::default_private_key_file(&g.interface));
+            if g.show_public_key {
+                let (public, created) = agent::public_key(&private_key_file)?;
+                if created {
+                    eprintln!("created the private key {} (keep it 0600)", private_key_file.display());
+                }
+                println!("{public}");
+                return Ok(());
+            }
+            let opts = agent::Options {
+                server: g.server.unwrap_or_default(),
+                token: g.token.unwrap_or_default(),
+                state_file: g.state_file.unwrap_or_else(|| agent::Options::default_state_file(&g.interface)),
+                interface: g.interface,
+                private_key_file,
+                uapi_dir: g.uapi_dir,
+                enforcement: g.access_enforcement,
+                status_every: std::time::Duration::from_secs(g.status_secs.max(1)),
+            };
+            tokio::select! {
+                r = agent::run(opts) => r?,
+                _ = shutdown_signal() => tracing::info!("gateway agent stopping; the interface keeps its peers"),
+            }
         }
         Command::Audit { command: AuditCommand::Verify } => {
             let db = open_db(&cfg).await?;

@@ -53,6 +53,19 @@ async fn fallback(req: Request) -> Response {
 pub struct Domain {
     pub router: Router<AppState>,
     pub openapi: utoipa::openapi::OpenApi,
+    /// Where people find the domain's pages, for the home page and the organisation dashboard.
+    pub pages: Vec<ServicePages>,
+}
+
+/// The pages of one service of the catalogue.
+#[derive(Clone, Debug)]
+pub struct ServicePages {
+    /// The catalogue's key (`remote_access`).
+    pub service: &'static str,
+    /// A member's own page (`/vpn`), linked from the home page when the service is active.
+    pub mine: &'static str,
+    /// The administration page, `{org}` standing for the organisation's id, linked from its dashboard.
+    pub admin: &'static str,
 }
 
 /// The whole application: the kernel's pages and API, each domain's routes, static assets, operations endpoints,

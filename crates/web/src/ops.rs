@@ -97,7 +97,27 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// A domain's own lines for `/metrics` (gauges it reads from the database), in Prometheus text format.
+pub type MetricsSource =
+    fn(agilekit_kernel::Db) -> std::pin::Pin<Box<dyn std::future::Future<Output = String> + Send>>;
+
+static SOURCES: Mutex<Vec<(&'static str, MetricsSource)>> = Mutex::new(Vec::new());
+
+/// Adds a domain's metrics to `/metrics`, once per name (a domain registers when its routes are built).
+pub fn register_metrics(name: &'static str, source: MetricsSource) {
+    let mut s = SOURCES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !s.iter().any(|(n, _)| *n == name) {
+        s.push((name, source));
+    }
+}
+
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let outbox = agilekit_kernel::jobs::depth(&state.db).await.unwrap_or_default();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(&outbox)).into_response()
+    let mut text = state.metrics.render(&outbox);
+    let sources: Vec<MetricsSource> =
+        SOURCES.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().map(|(_, f)| *f).collect();
+    for f in sources {
+        text.push_str(&f(state.db.clone()).await);
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

@@ -35,4 +35,15 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// This node's cache of sessions, principals and active services (see `agilekit_kernel::cache`).
     pub cache: Arc<agilekit_kernel::cache::NodeCache>,
+    /// Each domain's pages (see [`crate::Domain::pages`]).
+    pub service_pages: Arc<Vec<crate::ServicePages>>,
+    /// Turns true when the node is stopping: long-polls answer at once instead of holding the shutdown.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+impl AppState {
+    /// The pages of the service `key`, if a domain has them.
+    pub fn pages_of(&self, key: &str) -> Option<&crate::ServicePages> {
+        self.service_pages.iter().find(|p| p.service == key)
+    }
 }

@@ -33,6 +33,7 @@ const SCOPED: &[(&str, &str, &str)] = &[
     ("POST", "/orgs/{org}/oidc/{provider}/delete", ""),
     ("POST", "/account/sessions/{session}/end", ""),
     ("POST", "/account/tokens/{token}/revoke", ""),
+    ("POST", "/account/identities/{provider}/unlink", ""),
     ("GET", "/admin/orgs", ""),
     ("GET", "/admin/orgs/new", ""),
     ("POST", "/admin/orgs/new", "name=X&kind=local_authority&ipa_code=c_x001&tax_code=80050050154"),
@@ -78,6 +79,10 @@ const UNSCOPED: &[&str] = &[
     "/static/bi/{version}/{*path}", "/static/htmx/{version}/{*path}", "/static/own/{version}/{*path}",
     "/api/v1/me", "/api/v1/openapi.json", "/api/v1/catalogue", "/api/v1/account/sessions", "/api/v1/account/tokens",
     "/api/v1/onboarding",
+    // Remote access: the gateway agent's calls (its token names its network), the caller's own VPN page and enrolment.
+    "/api/v1/gateway/config", "/api/v1/gateway/status", "/vpn", "/vpn/devices",
+    // Remote workstations: the caller's own page (their workstations and bookings in their current organisation).
+    "/workstations",
 ];
 
 /// Every path a router in any crate declares, read from the sources (`crates/*/src`).

@@ -146,6 +146,8 @@ struct ServiceView {
     state_label: String,
     state_class: &'static str,
     quotas: Vec<QuotaView>,
+    /// The service's administration page for this organisation, when active and a domain has one.
+    admin_page: Option<String>,
     /// Otherwise it is active and the operator may suspend it.
     can_activate: bool,
 }
@@ -234,6 +236,9 @@ async fn render_dashboard(
                 _ => "text-bg-secondary",
             },
             can_activate: st != Some(SubState::Active),
+            admin_page: (st == Some(SubState::Active))
+                .then(|| state.pages_of(&key).map(|pg| pg.admin.replace("{org}", &ov.org.id.to_string())))
+                .flatten(),
             key,
             quotas,
         });

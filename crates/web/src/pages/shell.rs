@@ -35,7 +35,8 @@ pub fn router() -> Router<AppState> {
 #[template(path = "home.html")]
 struct HomePage {
     ctx: PageCtx,
-    services: Vec<String>,
+    /// The current organisation's active services, each with its page when a domain has one.
+    services: Vec<(String, Option<&'static str>)>,
 }
 
 async fn home(State(state): State<AppState>, rc: RequestCtx) -> Result<HomePage, PageError> {
@@ -44,6 +45,10 @@ async fn home(State(state): State<AppState>, rc: RequestCtx) -> Result<HomePage,
         Some(o) => state.cache.active_services(&state.db, o.id).await?,
         None => Vec::new(),
     };
+    let services = services.into_iter().map(|s| {
+        let page = state.pages_of(&s).map(|p| p.mine);
+        (s, page)
+    }).collect();
     Ok(HomePage { ctx, services })
 }
 
