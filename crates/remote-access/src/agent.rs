@@ -3,9 +3,10 @@
 //! nftables (or says at start, and in every status report, that it cannot), and reports each peer's last handshake
 //! and traffic back.
 //!
-//! It drives **userspace WireGuard** (wireguard-go, boringtun) through the UAPI socket
-//! `/var/run/wireguard/<iface>.sock`; kernel WireGuard (netlink) is not supported: run `wireguard-go <iface>` on the
-//! host. It survives server restarts and network cuts: the last applied configuration is kept in a state file,
+//! Two backends drive the interface ([`Backend`]): userspace WireGuard (wireguard-go, boringtun) directly through its
+//! UAPI socket `/var/run/wireguard/<iface>.sock` ([`crate::uapi`]), or the `wg` program of wireguard-tools
+//! ([`crate::wgtool`]), which speaks netlink to kernel WireGuard (and UAPI to a userspace one). `--backend auto` takes
+//! the socket when it exists, else `wg`. It survives server restarts and network cuts: the last applied configuration is kept in a state file,
 //! applied at start when the server cannot be reached, re-checked against the interface while the server is away
 //! (a restarted wireguard-go gets its peers back), and reconciled as soon as the server answers again.
 
@@ -19,7 +20,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, Notify};
 
 use crate::nft;
-use crate::uapi::{Cidr, Key, PeerInfo, PeerSet, Uapi, UapiError};
+use crate::uapi::{Cidr, Device, Key, PeerInfo, PeerSet, Uapi, UapiError};
+use crate::wgtool::{WgError, WgTool};
 
 /// How the agent enforces access groups.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +46,29 @@ impl std::str::FromStr for EnforcementMode {
     }
 }
 
+/// Which backend drives the interface (`--backend`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendChoice {
+    /// The UAPI socket when it exists, else `wg` when `wg show <iface>` works.
+    Auto,
+    /// The UAPI socket of a userspace implementation, or refuse to start.
+    Uapi,
+    /// The `wg` program (netlink for kernel WireGuard, UAPI for userspace), or refuse to start.
+    Wg,
+}
+
+impl std::str::FromStr for BackendChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(BackendChoice::Auto),
+            "uapi" => Ok(BackendChoice::Uapi),
+            "wg" => Ok(BackendChoice::Wg),
+            _ => Err(format!("{s:?}: expected auto, uapi or wg")),
+        }
+    }
+}
+
 /// The command line of `agilekit gateway`, as the agent needs it (no `Debug`: it holds the token).
 #[derive(Clone)]
 pub struct Options {
@@ -56,8 +81,9 @@ pub struct Options {
     pub state_file: PathBuf,
     /// The interface's private key (base64, as `wg genkey` writes it); created 0600 on first run.
     pub private_key_file: PathBuf,
-    /// The directory of UAPI sockets (`/var/run/wireguard`).
+    /// The directory of UAPI sockets (`/var/run/wireguard`), for the UAPI backend and for `auto`'s choice.
     pub uapi_dir: PathBuf,
+    pub backend: BackendChoice,
     pub enforcement: EnforcementMode,
     /// How often peers' handshakes and traffic are reported (besides after each change).
     pub status_every: Duration,
@@ -77,6 +103,15 @@ impl Options {
 pub enum AgentError {
     #[error(transparent)]
     Uapi(#[from] UapiError),
+    #[error(transparent)]
+    Wg(#[from] WgError),
+    /// `--backend auto` found neither a UAPI socket nor an interface `wg` can read.
+    #[error(
+        "no WireGuard interface {iface} to drive: no UAPI socket at {socket} (userspace: start `wireguard-go {iface}` \
+         first), and `wg show {iface}` did not work either (kernel: `ip link add {iface} type wireguard`; `wg` comes \
+         with wireguard-tools): {wg}"
+    )]
+    NoInterface { iface: String, socket: PathBuf, wg: WgError },
     #[error("private key file {path}: {reason}")]
     Key { path: PathBuf, reason: String },
     #[error("cannot reach the server: {0}")]
@@ -373,6 +408,85 @@ pub fn save_state(path: &Path, cfg: &GatewayConfig) -> Result<(), AgentError> {
     std::fs::rename(&tmp, path).map_err(|e| err(e.to_string()))
 }
 
+// ---- the backends ---------------------------------------------------------------------------------------------------
+
+/// How the agent reads and changes the WireGuard interface.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    /// The UAPI socket of wireguard-go or boringtun, spoken directly.
+    Uapi(Uapi),
+    /// The `wg` program: netlink to kernel WireGuard, UAPI to a userspace implementation.
+    WgTool(WgTool),
+}
+
+impl From<Uapi> for Backend {
+    fn from(u: Uapi) -> Backend {
+        Backend::Uapi(u)
+    }
+}
+
+impl From<WgTool> for Backend {
+    fn from(w: WgTool) -> Backend {
+        Backend::WgTool(w)
+    }
+}
+
+impl Backend {
+    /// Picks the backend and checks that it can read the interface.
+    pub async fn select(choice: BackendChoice, uapi_dir: &Path, iface: &str) -> Result<Backend, AgentError> {
+        let uapi = Uapi::new(uapi_dir, iface);
+        let b = match choice {
+            BackendChoice::Uapi if !uapi.exists() => return Err(UapiError::NoSocket(uapi.path().to_owned()).into()),
+            BackendChoice::Uapi => Backend::Uapi(uapi),
+            BackendChoice::Wg => Backend::WgTool(WgTool::new(iface)),
+            BackendChoice::Auto if uapi.exists() => Backend::Uapi(uapi),
+            BackendChoice::Auto => {
+                let wg = WgTool::new(iface);
+                if let Err(e) = wg.get().await {
+                    return Err(AgentError::NoInterface { iface: iface.to_owned(), socket: uapi.path().to_owned(), wg: e });
+                }
+                Backend::WgTool(wg)
+            }
+        };
+        b.get().await?;
+        Ok(b)
+    }
+
+    /// `uapi` or `wg`, as logged.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Uapi(_) => "uapi",
+            Backend::WgTool(_) => "wg",
+        }
+    }
+
+    /// What drives the interface, for the start-up message.
+    pub fn describe(&self) -> String {
+        match self {
+            Backend::Uapi(u) => format!("userspace WireGuard through the UAPI socket {}", u.path().display()),
+            Backend::WgTool(_) => "`wg` (wireguard-tools: netlink for kernel WireGuard, UAPI for userspace)".to_owned(),
+        }
+    }
+
+    /// Reads the device and its peers.
+    pub async fn get(&self) -> Result<Device, AgentError> {
+        Ok(match self {
+            Backend::Uapi(u) => u.get().await?,
+            Backend::WgTool(w) => w.get().await?,
+        })
+    }
+
+    /// Applies the device settings given and the peer changes (removals first, a key once per batch) in one
+    /// operation: one UAPI `set=1`, or a `wg set` for removals and one piped `wg addconf` for the rest.
+    pub async fn set(&self, private_key: Option<&Key>, listen_port: Option<u16>, peers: &[PeerSet]) -> Result<(), AgentError> {
+        match self {
+            Backend::Uapi(u) => u.set(private_key, listen_port, peers).await?,
+            Backend::WgTool(w) => w.set(private_key, listen_port, peers).await?,
+        }
+        Ok(())
+    }
+}
+
 // ---- applying to the interface ------------------------------------------------------------------------------------
 
 /// What one reconciliation did.
@@ -389,7 +503,7 @@ pub struct Applied {
 
 /// Brings one interface to a desired configuration.
 pub struct Applier {
-    uapi: Uapi,
+    backend: Backend,
     iface: String,
     key: Key,
     enforcer: Option<nft::Enforcer>,
@@ -399,9 +513,9 @@ pub struct Applier {
 }
 
 impl Applier {
-    pub fn new(uapi: Uapi, iface: &str, key: Key, enforce: bool) -> Applier {
+    pub fn new(backend: impl Into<Backend>, iface: &str, key: Key, enforce: bool) -> Applier {
         Applier {
-            uapi,
+            backend: backend.into(),
             iface: iface.to_owned(),
             key,
             enforcer: enforce.then(|| nft::Enforcer::new(iface)),
@@ -414,8 +528,8 @@ impl Applier {
         if self.enforcer.is_some() { "nftables" } else { "none" }
     }
 
-    pub fn uapi(&self) -> &Uapi {
-        &self.uapi
+    pub fn backend(&self) -> &Backend {
+        &self.backend
     }
 
     /// Reads the interface, applies the differences, then addresses and access rules.
@@ -424,7 +538,7 @@ impl Applier {
         for p in &desired.problems {
             tracing::warn!(version = cfg.version, "configuration entry skipped: {p}");
         }
-        let dev = self.uapi.get().await?;
+        let dev = self.backend.get().await?;
         let changes = diff(&dev.peers, &desired.peers);
         let set_key = dev.private_key != Some(self.key);
         let set_port = dev.listen_port != Some(desired.listen_port);
@@ -434,7 +548,7 @@ impl Applier {
         let enforced = self.enforce(&desired).await;
         if set_key || set_port || !changes.is_empty() {
             let sets: Vec<PeerSet> = changes.iter().map(Change::to_set).collect();
-            self.uapi
+            self.backend
                 .set(set_key.then_some(&self.key), set_port.then_some(desired.listen_port), &sets)
                 .await?;
         }
@@ -535,18 +649,14 @@ pub fn public_key(private_key_file: &Path) -> Result<(Key, bool), AgentError> {
     Ok((k.public(), created))
 }
 
-/// Runs the agent until the process is stopped. Returns only on a start-up error (no socket, bad key, no nft when
-/// `nftables` was required).
+/// Runs the agent until the process is stopped. Returns only on a start-up error (no interface to drive, bad key, no
+/// nft when `nftables` was required).
 pub async fn run(opts: Options) -> Result<(), AgentError> {
     let (key, created) = load_or_create_key(&opts.private_key_file)?;
     if created {
         tracing::info!(path = %opts.private_key_file.display(), "generated a new private key for the interface");
     }
-    let uapi = Uapi::new(&opts.uapi_dir, &opts.interface);
-    if !uapi.exists() {
-        return Err(UapiError::NoSocket(uapi.path().to_owned()).into());
-    }
-    uapi.get().await?;
+    let backend = Backend::select(opts.backend, &opts.uapi_dir, &opts.interface).await?;
     let enforce = match opts.enforcement {
         EnforcementMode::None => {
             tracing::warn!("access groups are NOT enforced on this host (--access-enforcement none)");
@@ -568,16 +678,17 @@ pub async fn run(opts: Options) -> Result<(), AgentError> {
     tracing::info!(
         interface = %opts.interface,
         public_key = %key.public(),
-        socket = %uapi.path().display(),
+        backend = backend.name(),
         enforcement = if enforce { "nftables" } else { "none" },
-        "gateway agent started (userspace WireGuard through UAPI)"
+        "gateway agent started: {}",
+        backend.describe()
     );
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .user_agent(concat!("agilekit-gateway/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| AgentError::Unreachable(e.to_string()))?;
-    let shared = Arc::new(Shared { applier: Mutex::new(Applier::new(uapi, &opts.interface, key, enforce)), reported: Notify::new(), server_back: Notify::new() });
+    let shared = Arc::new(Shared { applier: Mutex::new(Applier::new(backend, &opts.interface, key, enforce)), reported: Notify::new(), server_back: Notify::new() });
     let status = tokio::spawn(report_status(client.clone(), opts.clone(), shared.clone()));
     let r = poll_loop(client, &opts, &shared).await;
     status.abort();
@@ -720,7 +831,7 @@ async fn report_status(client: reqwest::Client, opts: Options, shared: Arc<Share
         }
         let (peers, enforcement) = {
             let a = shared.applier.lock().await;
-            (a.uapi().get().await.map(|d| d.peers), a.enforcement())
+            (a.backend().get().await.map(|d| d.peers), a.enforcement())
         };
         let peers = match peers {
             Ok(p) => p,
@@ -764,6 +875,7 @@ async fn report_status(client: reqwest::Client, opts: Options, shared: Arc<Share
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn key(n: u8) -> Key {
         Key([n; 32])
@@ -907,6 +1019,114 @@ mod tests {
         assert!(have.contains(&"10.8.0.1/19".parse().unwrap()));
         assert_eq!(have.len(), 2);
         assert_eq!(parse_ip_addr_json(b"garbage"), (BTreeSet::new(), false));
+    }
+
+    #[tokio::test]
+    async fn backend_selection_names_what_is_missing() {
+        let dir = std::env::temp_dir().join(format!("agilekit-uapi-{}", uuid::Uuid::new_v4()));
+        let iface = "aknone0";
+        let e = Backend::select(BackendChoice::Auto, &dir, iface).await.unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, AgentError::NoInterface { .. }), "{e:?}");
+        assert!(msg.contains(&format!("{}/aknone0.sock", dir.display())) && msg.contains("wg show aknone0"), "{msg}");
+        let e = Backend::select(BackendChoice::Uapi, &dir, iface).await.unwrap_err();
+        assert!(matches!(e, AgentError::Uapi(UapiError::NoSocket(_))), "{e:?}");
+        assert!(e.to_string().contains("--backend wg"), "{e}");
+        let e = Backend::select(BackendChoice::Wg, &dir, iface).await.unwrap_err();
+        assert!(matches!(e, AgentError::Wg(_)), "{e:?}");
+        assert_eq!("wg".parse(), Ok(BackendChoice::Wg));
+        assert!("netlink".parse::<BackendChoice>().is_err());
+    }
+
+    /// A wireguard-go interface in a network namespace of its own, removed on drop.
+    struct Lab {
+        ns: String,
+        iface: String,
+        child: std::process::Child,
+    }
+
+    impl Lab {
+        fn new() -> Lab {
+            let id = &uuid::Uuid::new_v4().simple().to_string()[..8];
+            let (ns, iface) = (format!("akbn-{id}"), format!("akb{id}"));
+            let ok = |c: &mut std::process::Command| assert!(c.status().unwrap().success(), "{c:?}");
+            ok(std::process::Command::new("ip").args(["netns", "add", &ns]));
+            let child = std::process::Command::new("ip")
+                .args(["netns", "exec", &ns, "wireguard-go", "-f", &iface])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let lab = Lab { ns, iface, child };
+            let t = Instant::now();
+            while !crate::uapi::socket_path(Path::new("/var/run/wireguard"), &lab.iface).exists() {
+                assert!(t.elapsed() < Duration::from_secs(10), "no wireguard-go socket");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            lab
+        }
+    }
+
+    impl Drop for Lab {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            let _ = std::process::Command::new("ip").args(["netns", "del", &self.ns]).status();
+            let _ = std::fs::remove_file(crate::uapi::socket_path(Path::new("/var/run/wireguard"), &self.iface));
+        }
+    }
+
+    /// 0 → 5,000 peers, one change, one revocation and nothing to do, through each backend on wireguard-go. Prints the
+    /// figures; the goals of issue 3 are a full set under 2 s and one change under 200 ms.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs root and wireguard-go: cargo nextest run -p agilekit-remote-access --run-ignored only -E 'test(five_thousand)'"]
+    async fn five_thousand_peers_through_each_backend() {
+        let peers: Vec<Value> = (0..5000u32)
+            .map(|i| {
+                let n = i + 2;
+                serde_json::json!({"public_key": Key(rand::random()).to_base64(),
+                    "allowed_ips": [format!("10.8.{}.{}/32", n / 256, n % 256), format!("fd00:8::{n:x}/128")]})
+            })
+            .collect();
+        let start = cfg_json(serde_json::json!({"version": 1, "listen_port": 51820, "peers": peers}));
+        for name in ["uapi", "wg"] {
+            let mut cfg = start.clone();
+            let lab = Lab::new();
+            let backend = match name {
+                "uapi" => Backend::Uapi(Uapi::new(Path::new("/var/run/wireguard"), &lab.iface)),
+                _ => Backend::WgTool(WgTool::new(&lab.iface)),
+            };
+            let mut applier = Applier::new(backend, &lab.iface, Key::generate(), false);
+            let t = Instant::now();
+            let a = applier.apply(&cfg).await.unwrap();
+            let full = t.elapsed();
+            assert_eq!((a.added, a.device_set), (5000, true));
+            cfg.peers[2500].allowed_ips = vec!["10.8.200.1/32".into()];
+            let moved = Key::from_base64(&cfg.peers[2500].public_key).unwrap();
+            let t = Instant::now();
+            let a = applier.apply(&cfg).await.unwrap();
+            let one = t.elapsed();
+            assert_eq!((a.added, a.updated, a.removed), (0, 1, 0));
+            cfg.peers.remove(10);
+            let t = Instant::now();
+            assert_eq!(applier.apply(&cfg).await.unwrap().removed, 1);
+            let revoke = t.elapsed();
+            let t = Instant::now();
+            assert_eq!(applier.apply(&cfg).await.unwrap(), Applied::default());
+            let idle = t.elapsed();
+            let dev = applier.backend().get().await.unwrap();
+            assert_eq!(dev.peers.len(), 4999);
+            assert_eq!(
+                dev.peers.iter().find(|p| p.public_key == moved).unwrap().allowed_ips,
+                vec!["10.8.200.1/32".parse::<Cidr>().unwrap()]
+            );
+            eprintln!(
+                "{name}: 0 → 5,000 peers {full:?}; one change among 5,000 {one:?}; one removal {revoke:?}; nothing to do {idle:?}"
+            );
+            assert!(full < Duration::from_secs(2), "{name}: full set took {full:?}");
+            assert!(one < Duration::from_millis(200), "{name}: one change took {one:?}");
+            drop(lab);
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod service;
 pub mod store;
 pub mod uapi;
 pub mod web;
+pub mod wgtool;
 
 use agilekit_web::{AppState, Domain, ServicePages};
 

@@ -1,6 +1,7 @@
 //! A client for WireGuard's cross-platform userspace API (UAPI): the line protocol that wireguard-go and boringtun
 //! serve on `/var/run/wireguard/<interface>.sock`. `get=1` reads the device and its peers, `set=1` changes them;
-//! keys travel in hex, and every answer ends with `errno=N`. Kernel WireGuard does not serve this socket.
+//! keys travel in hex, and every answer ends with `errno=N`. Kernel WireGuard does not serve this socket (the agent
+//! reaches it through `wg`: see `wgtool`).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -18,7 +19,7 @@ pub enum UapiError {
     /// No socket: the interface does not exist, or it is kernel WireGuard (which has no UAPI socket).
     #[error(
         "no WireGuard UAPI socket at {0}: start the interface with a userspace implementation (`wireguard-go <iface>` or \
-         `boringtun-cli <iface>`) first; kernel WireGuard has no UAPI socket and is not driven by this agent"
+         `boringtun-cli <iface>`) first; kernel WireGuard has no UAPI socket: drive it with `--backend wg` (or auto)"
     )]
     NoSocket(PathBuf),
     #[error("WireGuard UAPI socket {path}: {source}")]

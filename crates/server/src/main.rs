@@ -77,8 +77,10 @@ the gateway's peer set, applies only the per-peer differences to the interface, 
 (table inet agilekit_<iface>; without a working nft it says at start and in its status reports that access groups are \
 NOT enforced), and reports each peer's last handshake and traffic. It keeps the last applied configuration in the \
 state file and keeps the tunnel up while the server is unreachable.\n\n\
-It drives USERSPACE WireGuard (wireguard-go or boringtun) through the UAPI socket /var/run/wireguard/<iface>.sock; \
-kernel WireGuard (netlink) is not supported. Start the interface first, e.g. `wireguard-go wg0`. \
+Backends (--backend): `uapi` speaks to userspace WireGuard (wireguard-go, boringtun) through its UAPI socket \
+<uapi-dir>/<iface>.sock; `wg` runs wireguard-tools' `wg`, which reaches kernel WireGuard through netlink (and a \
+userspace one through its socket). `auto` (the default) takes the socket when it exists, else `wg` when `wg show <iface>` \
+works. Create the interface first: `wireguard-go wg0`, or `ip link add wg0 type wireguard` with the kernel module. \
 First run: `agilekit gateway --interface wg0 --show-public-key` creates the private key and prints the public key to \
 register the gateway with; the token shown at registration goes in --token or AGILEKIT_GATEWAY_TOKEN.";
 
@@ -90,7 +92,7 @@ struct GatewayArgs {
     /// The gateway token shown once when the gateway was registered.
     #[arg(long, env = "AGILEKIT_GATEWAY_TOKEN", hide_env_values = true, required_unless_present = "show_public_key")]
     token: Option<String>,
-    /// The WireGuard interface (its UAPI socket must exist: a userspace implementation such as wireguard-go).
+    /// The WireGuard interface (it must exist: kernel WireGuard, or wireguard-go/boringtun with its UAPI socket).
     #[arg(long, default_value = "wg0")]
     interface: String,
     /// Where the last applied configuration is kept [default: /var/lib/agilekit/gateway-<iface>.json]
@@ -100,9 +102,13 @@ struct GatewayArgs {
     /// [default: /etc/agilekit/gateway-<iface>.key]
     #[arg(long)]
     private_key_file: Option<PathBuf>,
-    /// The directory of WireGuard UAPI sockets.
+    /// The directory of WireGuard UAPI sockets (the uapi backend; `wg` has /var/run/wireguard built in).
     #[arg(long, default_value = "/var/run/wireguard")]
     uapi_dir: PathBuf,
+    /// How to drive the interface: auto (the UAPI socket when it exists, else `wg`), uapi (userspace WireGuard's
+    /// socket), wg (wireguard-tools: netlink for kernel WireGuard, the socket for userspace).
+    #[arg(long, default_value = "auto")]
+    backend: agilekit_remote_access::agent::BackendChoice,
     /// Access groups: auto (nftables when usable, else not enforced), nftables (required), none.
     #[arg(long, default_value = "auto")]
     access_enforcement: agilekit_remote_access::agent::EnforcementMode,
@@ -276,6 +282,7 @@ async fn main() -> anyhow::Result<()> {
                 interface: g.interface,
                 private_key_file,
                 uapi_dir: g.uapi_dir,
+                backend: g.backend,
                 enforcement: g.access_enforcement,
                 status_every: std::time::Duration::from_secs(g.status_secs.max(1)),
             };

@@ -4,7 +4,9 @@
 //! the real `agilekit gateway` binary and the "internal" addresses 192.168.50.1 and 192.168.60.1 on its loopback;
 //! and the client's, with wireguard-go set up from the wg-quick file the API hands out. The server runs in the test
 //! process on the root namespace's loopback; a relay bound inside the gateway namespace's loopback lets
-//! the agent reach it (and lets the test cut that link). Needs root, wireguard-go, wg, ip, ping and nft (scripts/test
+//! the agent reach it (and lets the test cut that link). The scenario runs once per agent backend: UAPI (chosen by
+//! `--backend auto`, since wireguard-go has its socket) and `wg` (wireguard-tools, the path kernel WireGuard takes
+//! through netlink; here `wg` reaches wireguard-go through its socket, as there is no kernel module to test with). Needs root, wireguard-go, wg, ip, ping and nft (scripts/test
 //! installs them); everything is removed at the end, also when the test fails.
 
 use std::os::fd::AsRawFd;
@@ -73,8 +75,35 @@ fn die_with_test(cmd: &mut Command) -> &mut Command {
     }
 }
 
+/// How the agent under test drives the gateway's interface.
+#[derive(Clone, Copy, Debug)]
+enum Drive {
+    /// `--backend` left at `auto`: wireguard-go's socket exists, so the agent speaks UAPI to it.
+    Auto,
+    /// `--backend wg`: through wireguard-tools' `wg` (`show dump`, `set`, `addconf`).
+    Wg,
+}
+
+impl Drive {
+    fn arg(self) -> &'static str {
+        match self {
+            Drive::Auto => "auto",
+            Drive::Wg => "wg",
+        }
+    }
+
+    /// The backend the agent must say it chose.
+    fn chosen(self) -> &'static str {
+        match self {
+            Drive::Auto => "uapi",
+            Drive::Wg => "wg",
+        }
+    }
+}
+
 /// The namespaces, the processes and the files of one run; dropping it removes them all.
 struct Lab {
+    drive: Drive,
     gw_ns: String,
     cl_ns: String,
     gw_if: String,
@@ -86,11 +115,12 @@ struct Lab {
 }
 
 impl Lab {
-    async fn new() -> Lab {
+    async fn new(drive: Drive) -> Lab {
         let id = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let dir = std::env::temp_dir().join(format!("agilekit-gw-{id}"));
         std::fs::create_dir_all(&dir).unwrap();
         let lab = Lab {
+            drive,
             gw_ns: format!("akgw-{id}"),
             cl_ns: format!("akcl-{id}"),
             // UAPI sockets live in one directory for all namespaces: the names must be unique per run.
@@ -149,7 +179,7 @@ impl Lab {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("agent.log")).unwrap();
         let child = die_with_test(&mut Command::new("ip"))
             .args(["netns", "exec", &self.gw_ns, env!("CARGO_BIN_EXE_agilekit"), "gateway"])
-            .args(["--server", server, "--interface", &self.gw_if, "--status-secs", "2"])
+            .args(["--server", server, "--interface", &self.gw_if, "--status-secs", "2", "--backend", self.drive.arg()])
             .arg("--state-file")
             .arg(self.dir.join("state.json"))
             .arg("--private-key-file")
@@ -429,11 +459,11 @@ async fn revoke_and_time_cut(lab: &Lab, c: &reqwest::Client, url: String) -> Dur
     took
 }
 
-async fn tunnel(mut app: TestApp) -> TestApp {
+async fn tunnel(mut app: TestApp, drive: Drive) -> TestApp {
     require_root_and_tools();
     let start = Instant::now();
     let phase = |name: &str| eprintln!("[{:>6.2?}] {name}", start.elapsed());
-    let mut lab = Lab::new().await;
+    let mut lab = Lab::new(drive).await;
     lab.wg_gw = Some(lab.wireguard_go(&lab.gw_ns, &lab.gw_if).await);
     lab.wg_cl = Some(lab.wireguard_go(&lab.cl_ns, &lab.cl_if).await);
 
@@ -486,6 +516,7 @@ async fn tunnel(mut app: TestApp) -> TestApp {
 
     lab.start_agent(&relay.url(), &token);
     lab.wait_log("enforcement=\"nftables\"", Duration::from_secs(10), 0).await;
+    lab.wait_log(&format!("backend=\"{}\"", drive.chosen()), Duration::from_secs(1), 0).await;
     let t = Instant::now();
     while must(&["wg", "show", &lab.gw_if, "listen-port"]).await != "51820" {
         assert!(t.elapsed() < Duration::from_secs(10), "the agent did not configure the interface\n{}", lab.dump().await);
@@ -610,4 +641,5 @@ async fn tunnel(mut app: TestApp) -> TestApp {
     app
 }
 
-both_engines!(wireguard_tunnel_follows_enrolment_revocation_and_outages, |app| async move { tunnel(app).await });
+both_engines!(wireguard_tunnel_follows_enrolment_revocation_and_outages, |app| async move { tunnel(app, Drive::Auto).await });
+both_engines!(wireguard_tunnel_through_the_wg_backend, |app| async move { tunnel(app, Drive::Wg).await });
