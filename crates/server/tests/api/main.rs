@@ -18,3 +18,4 @@ mod process;
 mod remote_access;
 mod gateway;
 mod workstations;
+mod helpdesk;
