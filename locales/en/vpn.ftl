@@ -26,6 +26,7 @@ vpn-key-legend = The device's key
 vpn-key-device = I use the key made on my device (recommended)
 vpn-key-browser = Generate the key in this browser
 vpn-key-browser-note = Copy and keep this private key: it is not sent to the server and will not be shown again. The public key is already in the field.
+vpn-key-browser-unsupported = This browser cannot generate WireGuard keys: paste the public key made by the WireGuard app on the device, or let the server generate one.
 vpn-private-key = Private key
 vpn-key-server = Generate the key on the server
 vpn-key-server-hint = The private key is shown once, with the QR code, and is not kept.

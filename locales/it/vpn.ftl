@@ -26,6 +26,7 @@ vpn-key-legend = Chiave del dispositivo
 vpn-key-device = Uso la chiave generata sul mio dispositivo (consigliato)
 vpn-key-browser = Genera la chiave in questo browser
 vpn-key-browser-note = Copia e conserva questa chiave privata: non viene inviata al server e non sarà mostrata di nuovo. La chiave pubblica è già nel campo.
+vpn-key-browser-unsupported = Questo browser non sa generare chiavi WireGuard: incolla la chiave pubblica creata dall'app WireGuard sul dispositivo, oppure falla generare dal server.
 vpn-private-key = Chiave privata
 vpn-key-server = Genera la chiave sul server
 vpn-key-server-hint = La chiave privata viene mostrata una sola volta, insieme al codice QR, e non viene conservata.

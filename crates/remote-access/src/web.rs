@@ -339,6 +339,7 @@ struct DevicePage {
     config: String,
     qr: Option<String>,
     form: FormState,
+    summary: Vec<SummaryItem>,
     notice: Option<String>,
 }
 
@@ -363,12 +364,14 @@ async fn render_device(
         form
     };
     let notice = notice(&ctx, notice_code);
+    let summary = summary(&ctx, "f-", &form);
     Ok(DevicePage {
         device: device_view(&ctx, &d),
         public_key: d.public_key.clone(),
         qr: agilekit_web::pages::account::qr_data_uri(&config),
         config,
         form,
+        summary,
         notice,
         ctx,
     })

@@ -28,13 +28,20 @@
     try { return sessionStorage.getItem(STORE + pub); } catch (e) { return null; }
   }
 
-  // The enrolment form: offer the button where the browser can make X25519 keys.
+  // The enrolment form: offer the button where the browser can make X25519 keys, and say so where it cannot
+  // (an older browser, or a page not served over HTTPS: no WebCrypto there), pointing to the other two ways.
   var box = document.getElementById("vpn-browser-key");
   var button = document.getElementById("vpn-generate");
-  if (box && button && window.crypto && crypto.subtle) {
+  var unsupported = document.getElementById("vpn-browser-key-unsupported");
+  function cannot() {
+    if (unsupported) { unsupported.hidden = false; }
+  }
+  if (box && button && !(window.crypto && crypto.subtle)) {
+    cannot();
+  } else if (box && button) {
     generate().then(function () {
       box.hidden = false;
-    }, function () { /* no X25519 here: keep the button hidden */ });
+    }, cannot);
     button.addEventListener("click", function () {
       generate().then(function (k) {
         var field = document.getElementById("f-public_key");

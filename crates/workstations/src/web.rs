@@ -549,7 +549,7 @@ async fn render_mine(
     let today = clock::to_rome(clock::now()).date().to_string();
     let invalid = typed.is_some();
     let (form, errors) = typed.unwrap_or_else(|| (BookForm { date: today, ..Default::default() }, FieldErrors::new()));
-    let summary = summary(&ctx, &errors, "b-");
+    let summary = summary(&ctx, &errors, "f-");
     let notice = notice(&ctx, done, "");
     let mut page = MinePage {
         org: None, mine: Vec::new(), bookings: Vec::new(), pool: Vec::new(), pool_size: 0, guacamole: rt.guacamole.is_some(),
