@@ -83,6 +83,8 @@ const UNSCOPED: &[&str] = &[
     "/api/v1/gateway/config", "/api/v1/gateway/status", "/vpn", "/vpn/devices",
     // Remote workstations: the caller's own page (their workstations and bookings in their current organisation).
     "/workstations",
+    // Help desk knowledge base: search, browse and suggestions in the caller's current organisation.
+    "/helpdesk/kb", "/helpdesk/kb/suggest",
 ];
 
 /// Every path a router in any crate declares, read from the sources (`crates/*/src`).
@@ -132,7 +134,7 @@ fn every_route_is_classified_for_the_isolation_test() {
     let declared = declared_routes();
     assert!(declared.len() > 40, "the route scan found too little: {declared:?}");
     // Each domain tests its own organisation-scoped routes (it knows how to create the victim's devices, seats…).
-    let domains = [crate::remote_access::SCOPED_ROUTES, crate::workstations::SCOPED_ROUTES, crate::helpdesk::SCOPED_ROUTES];
+    let domains = [crate::remote_access::SCOPED_ROUTES, crate::workstations::SCOPED_ROUTES, crate::helpdesk::SCOPED_ROUTES, crate::helpdesk_kb::SCOPED_ROUTES];
     let missing: Vec<&String> = declared
         .iter()
         .filter(|r| {

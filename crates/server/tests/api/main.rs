@@ -19,3 +19,4 @@ mod remote_access;
 mod gateway;
 mod workstations;
 mod helpdesk;
+mod helpdesk_kb;
