@@ -1,8 +1,11 @@
 //! agilekit's benchmarks: each starts the real server in this process, drives it over loopback HTTP and prints
 //! figures next to a baseline measured in the same run, so the ratios mean something on any machine.
 //! `foundation`: login storm against the argon2 bound, and an authenticated page against `/healthz`.
+//! `remote`: VPN device enrolment against a no-op API call, a real gateway's convergence on wireguard-go, and
+//! booking contention on pooled workstations.
 
 mod foundation;
+mod remote;
 mod report;
 mod sys;
 
@@ -10,7 +13,9 @@ use std::process::ExitCode;
 
 const USAGE: &str = "\
 usage: agilekit-bench foundation [options]
+       agilekit-bench remote [options]
 
+foundation:
   --engine sqlite|postgres|both   engine(s) to run on (default: sqlite)
   --accounts N                    accounts in the login storm (default: 4500)
   --in-flight N                   cap on concurrent login requests (default: 256)
@@ -21,6 +26,20 @@ usage: agilekit-bench foundation [options]
   --no-save                       print only; write nothing to bench/results/
   --pool N                        experiment: serve from a pool of N connections (kernel options otherwise)
 
+remote:
+  --engine sqlite|postgres|both   engine(s) to run on (default: sqlite)
+  --devices N                     devices enrolled through the API, one employee each (default: 4500)
+  --concurrency N                 enrolment requests in flight (default: 64)
+  --peers N                       gateway peers (more devices enrolled up to N; default: 5000)
+  --converge-runs N               0 -> all peers runs, each on a fresh wireguard-go (default: 3)
+  --changes N                     single revocations timed to the interface (default: 10)
+  --enforcement auto|none         the applier's access rules: nftables when usable (default: auto)
+  --workstations N                pooled workstations (default: 100)
+  --bookings N                    booking attempts sent at once per round (default: 1000)
+  --booking-rounds N              rounds, one slot each (default: 3)
+  --no-wireguard                  skip the gateway part (it needs root and wireguard-go)
+  --no-save                       print only; write nothing to bench/results/
+
 PostgreSQL: AGILEKIT_TEST_PG or postgres://postgres@127.0.0.1:5432/postgres; the run creates and drops its own
 database agilekit_bench_<random>.";
 
@@ -28,6 +47,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("foundation") => {}
+        Some("remote") => return remote(&args[1..]),
         Some("-h" | "--help") | None => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -52,6 +72,30 @@ fn main() -> ExitCode {
         }
     };
     match rt.block_on(foundation::run(opts)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("benchmark failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn remote(args: &[String]) -> ExitCode {
+    let opts = match remote::Options::parse(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(remote::run(opts)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("benchmark failed: {e:#}");
