@@ -23,8 +23,6 @@ pub fn domain() -> Domain {
     Domain {
         router: Router::<AppState>::new().merge(api::router()).merge(web::router()).merge(kb::router()),
         openapi,
-        // Linked from the home page and the organisation dashboard once the pages exist (`/helpdesk`,
-        // `/orgs/{org}/helpdesk`): `ServicePages { service: "helpdesk", mine: …, admin: … }`.
-        pages: Vec::<ServicePages>::new(),
+        pages: vec![ServicePages { service: "helpdesk", mine: "/helpdesk", admin: "/orgs/{org}/helpdesk" }],
     }
 }

@@ -1,8 +1,496 @@
-//! The help desk's pages.
+//! The help desk's pages: the requester's `/helpdesk` (their tickets in the current organisation and a new-ticket
+//! form), the agents' queue `/orgs/{org}/helpdesk` (filters, keyset pages, the count shown apart), and one ticket
+//! page `/orgs/{org}/helpdesk/tickets/{ticket}` that shows each person what the service lets them see: the public
+//! thread and a reply form to the requester; notes and the agents' forms to agents. Every form works without
+//! JavaScript and keeps what was typed when it is refused.
 
+use agilekit_kernel::ids::{AccountId, OrgId};
+use agilekit_kernel::{Error, FieldErrors, clock};
 use agilekit_web::AppState;
-use axum::Router;
+use agilekit_web::auth::{CurrentUser, RequestCtx, SignedIn};
+use agilekit_web::ctx::PageCtx;
+use agilekit_web::error::PageError;
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+
+use crate::model::{Category, Priority, State as TicketState, TicketId};
+use crate::service::{
+    self, AssignInput, BodyInput, EscalateInput, ListQuery, NewTicket, PriorityInput, StateInput, Ticket, TicketDetail,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/helpdesk", get(mine))
+        .route("/orgs/{org}/helpdesk", get(queue))
+        .route("/orgs/{org}/helpdesk/tickets", post(create))
+        .route("/orgs/{org}/helpdesk/tickets/{ticket}", get(ticket_page))
+        .route("/orgs/{org}/helpdesk/tickets/{ticket}/{action}", post(act))
+}
+
+fn see_other(to: &str) -> Response {
+    match HeaderValue::from_str(to) {
+        Ok(v) => {
+            let mut r = StatusCode::SEE_OTHER.into_response();
+            r.headers_mut().insert(header::LOCATION, v);
+            r
+        }
+        Err(_) => PageError::from(Error::Internal("redirect target is not a header value".into())).into_response(),
+    }
+}
+
+fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T, PageError> {
+    s.trim().parse().map_err(|_| PageError::not_found())
+}
+
+/// A choice of a select, with the one chosen.
+struct Choice {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+fn choices<'a>(ctx: &PageCtx, prefix: &str, values: impl IntoIterator<Item = &'a str>, chosen: &str) -> Vec<Choice> {
+    values
+        .into_iter()
+        .map(|v| Choice { value: v.to_owned(), label: ctx.t(&format!("{prefix}{v}")), selected: v == chosen })
+        .collect()
+}
+
+/// A line of a form's error summary.
+struct SummaryItem {
+    anchor: String,
+    text: String,
+}
+
+fn summary(ctx: &PageCtx, errors: &FieldErrors) -> Vec<SummaryItem> {
+    errors
+        .0
+        .iter()
+        .map(|e| {
+            let field = e.field.split('[').next().unwrap_or("");
+            SummaryItem {
+                anchor: format!("f-{field}"),
+                text: format!("{}: {}", ctx.t(&format!("hd-label-{field}")), ctx.t(&format!("field-{}", e.code))),
+            }
+        })
+        .collect()
+}
+
+/// A ticket as a row of a list.
+struct Row {
+    link: String,
+    reference: String,
+    subject: String,
+    requester: String,
+    category: String,
+    state: String,
+    state_class: &'static str,
+    priority: String,
+    updated: String,
+    escalated: bool,
+    breached: bool,
+}
+
+fn state_class(s: TicketState) -> &'static str {
+    match s {
+        TicketState::New => "text-bg-primary",
+        TicketState::Open => "text-bg-info",
+        TicketState::Pending => "text-bg-warning",
+        TicketState::Resolved => "text-bg-success",
+        TicketState::Closed | TicketState::Merged => "text-bg-secondary",
+    }
+}
+
+fn row(ctx: &PageCtx, t: &Ticket) -> Row {
+    Row {
+        link: format!("/orgs/{}/helpdesk/tickets/{}", t.org_id, t.id),
+        reference: t.reference.clone(),
+        subject: t.subject.clone(),
+        requester: t.requester_name.clone(),
+        category: ctx.t(&format!("hd-cat-{}", t.category.as_str())),
+        state: ctx.t(&format!("hd-state-{}", t.state.as_str())),
+        state_class: state_class(t.state),
+        priority: ctx.t(&format!("hd-prio-{}", t.priority)),
+        updated: ctx.format_time(&t.updated_at),
+        escalated: t.queue == crate::model::Queue::Operator,
+        breached: t.sla.first_response.breached || t.sla.resolution.breached,
+    }
+}
+
+/// The confirmation shown after a change; only known codes, so a URL cannot put arbitrary text on the page.
+fn notice(ctx: &PageCtx, done: &str) -> Option<String> {
+    let known = ["created", "reply", "note", "state", "assign", "priority", "escalate"];
+    known.contains(&done).then(|| ctx.t(&format!("hd-notice-{done}")))
+}
+
+#[derive(Deserialize, Default)]
+struct Done {
+    #[serde(default)]
+    done: String,
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The requester's page
+
+#[derive(Template, WebTemplate)]
+#[template(path = "helpdesk_mine.html")]
+struct MinePage {
+    ctx: PageCtx,
+    org: Option<OrgId>,
+    org_name: String,
+    entitled: bool,
+    is_staff: bool,
+    tickets: Vec<Row>,
+    categories: Vec<Choice>,
+    subject: String,
+    body: String,
+    errors: FieldErrors,
+    summary: Vec<SummaryItem>,
+    notice: Option<String>,
+}
+
+async fn render_mine(state: &AppState, rc: &RequestCtx, user: &CurrentUser, typed: &NewTicket, errors: FieldErrors, done: &str) -> Result<MinePage, PageError> {
+    let ctx = PageCtx::build(state, rc).await;
+    let p = &user.principal;
+    let (org, org_name, entitled, tickets, is_staff) = match ctx.current_org.clone() {
+        Some(o) => {
+            let entitled = agilekit_kernel::catalogue::entitlement(&state.db, p.id(), o.id, agilekit_kernel::catalogue::Service::Helpdesk)
+                .await?
+                .is_ok();
+            // Their own tickets, even where they are also an agent: the queue is the agents' page.
+            let q = ListQuery { limit: Some("100".into()), mine: Some("true".into()), ..Default::default() };
+            let page = service::tickets(&state.db, p, o.id, &q).await?;
+            let is_staff = service::agents(&state.db, p, o.id).await.is_ok();
+            (Some(o.id), o.name, entitled, page.items, is_staff)
+        }
+        None => (None, String::new(), false, Vec::new(), false),
+    };
+    let cats = Category::ALL.iter().map(|c| c.as_str());
+    Ok(MinePage {
+        org,
+        org_name,
+        entitled,
+        is_staff,
+        tickets: tickets.iter().map(|t| row(&ctx, t)).collect(),
+        categories: choices(&ctx, "hd-cat-", cats, typed.category.as_str()),
+        subject: typed.subject.clone(),
+        body: typed.body.clone(),
+        summary: summary(&ctx, &errors),
+        errors,
+        notice: notice(&ctx, done),
+        ctx,
+    })
+}
+
+async fn mine(State(state): State<AppState>, SignedIn(user, rc): SignedIn, Query(q): Query<Done>) -> Result<MinePage, PageError> {
+    render_mine(&state, &rc, &user, &NewTicket::default(), FieldErrors::new(), &q.done).await
+}
+
+async fn create(
+    State(state): State<AppState>,
+    SignedIn(user, rc): SignedIn,
+    Path(org): Path<String>,
+    Form(f): Form<NewTicket>,
+) -> Result<Response, PageError> {
+    let org: OrgId = parse_id(&org)?;
+    match service::open(&state.db, &user.principal, &user.actor(rc.ip.clone()), org, &f, clock::now()).await {
+        Ok(d) => Ok(see_other(&format!("/orgs/{org}/helpdesk/tickets/{}?done=created", d.ticket.id))),
+        Err(Error::Invalid(errors)) => {
+            let page = render_mine(&state, &rc, &user, &f, errors, "").await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The agents' queue
+
+#[derive(Deserialize, Default)]
+struct QueueQuery {
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    priority: String,
+    /// `me`: only mine.
+    #[serde(default)]
+    assignee: String,
+    #[serde(default)]
+    after: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "helpdesk_queue.html")]
+struct QueuePage {
+    ctx: PageCtx,
+    org: OrgId,
+    rows: Vec<Row>,
+    count: i64,
+    states: Vec<Choice>,
+    categories: Vec<Choice>,
+    priorities: Vec<Choice>,
+    only_mine: bool,
+    next_link: Option<String>,
+    first_link: Option<String>,
+    errors: FieldErrors,
+}
+
+fn opt(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+async fn queue(State(state): State<AppState>, SignedIn(user, rc): SignedIn, Path(org): Path<String>, Query(q): Query<QueueQuery>) -> Result<Response, PageError> {
+    let org: OrgId = parse_id(&org)?;
+    let p = &user.principal;
+    // Agents and admins of the organisation only (the service answers 404 to anyone else).
+    service::agents(&state.db, p, org).await?;
+    let ctx = PageCtx::build(&state, &rc).await;
+    let mut lq = ListQuery {
+        state: opt(&q.state),
+        category: opt(&q.category),
+        priority: opt(&q.priority),
+        assignee: opt(&q.assignee),
+        after: opt(&q.after),
+        ..Default::default()
+    };
+    let (page, count, errors) = match (service::tickets(&state.db, p, org, &lq).await, service::count(&state.db, p, org, &lq).await) {
+        (Ok(page), Ok(c)) => (page, c.count, FieldErrors::new()),
+        (Err(Error::Invalid(errors)), _) | (_, Err(Error::Invalid(errors))) => {
+            lq = ListQuery::default();
+            let page = service::tickets(&state.db, p, org, &lq).await?;
+            let c = service::count(&state.db, p, org, &lq).await?;
+            (page, c.count, errors)
+        }
+        (Err(e), _) | (_, Err(e)) => return Err(e.into()),
+    };
+    let filters = |after: Option<&str>| {
+        let mut parts = vec![];
+        for (k, v) in [("state", &lq.state), ("category", &lq.category), ("priority", &lq.priority), ("assignee", &lq.assignee)] {
+            if let Some(v) = v {
+                parts.push(format!("{k}={}", url_escape(v)));
+            }
+        }
+        if let Some(a) = after {
+            parts.push(format!("after={}", url_escape(a)));
+        }
+        if parts.is_empty() { format!("/orgs/{org}/helpdesk") } else { format!("/orgs/{org}/helpdesk?{}", parts.join("&")) }
+    };
+    let next_link = page.next.as_deref().map(|n| filters(Some(n)));
+    let first_link = lq.after.is_some().then(|| filters(None));
+    let states = TicketState::ALL.iter().map(|s| s.as_str());
+    let cats = Category::ALL.iter().map(|c| c.as_str());
+    let prios = Priority::ALL.iter().map(|p| p.as_str());
+    let page = QueuePage {
+        org,
+        rows: page.items.iter().map(|t| row(&ctx, t)).collect(),
+        count,
+        states: choices(&ctx, "hd-state-", states, lq.state.as_deref().unwrap_or("")),
+        categories: choices(&ctx, "hd-cat-", cats, lq.category.as_deref().unwrap_or("")),
+        priorities: choices(&ctx, "hd-prio-", prios, lq.priority.as_deref().unwrap_or("")),
+        only_mine: lq.assignee.as_deref() == Some("me"),
+        next_link,
+        first_link,
+        errors,
+        ctx,
+    };
+    let status = if page.errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    Ok((status, page).into_response())
+}
+
+fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The ticket page
+
+struct MessageView {
+    note: bool,
+    author: String,
+    at: String,
+    /// The body's lines (the page's CSP allows no inline style to keep line breaks).
+    lines: Vec<String>,
+}
+
+struct ClockLine {
+    label: String,
+    state: String,
+    due: String,
+    breached: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "helpdesk_ticket.html")]
+struct TicketPage {
+    ctx: PageCtx,
+    org: OrgId,
+    t: Row,
+    id: TicketId,
+    is_agent: bool,
+    can_escalate: bool,
+    active: bool,
+    /// A reply may still go in: the ticket is active, or resolved and the requester may reopen it by answering.
+    can_reply: bool,
+    assignee: String,
+    merged_into: Option<String>,
+    messages: Vec<MessageView>,
+    clocks: Vec<ClockLine>,
+    states: Vec<Choice>,
+    priorities: Vec<Choice>,
+    agents: Vec<Choice>,
+    /// Which form failed (`reply`, `note`, `state`…), its typed text and its errors.
+    failed: String,
+    typed: String,
+    errors: FieldErrors,
+    summary: Vec<SummaryItem>,
+    notice: Option<String>,
+    back: String,
+}
+
+/// A form of the ticket page that was refused: which one, what was typed, and why.
+#[derive(Default)]
+struct Refused {
+    action: String,
+    typed: String,
+    errors: FieldErrors,
+}
+
+async fn render_ticket(
+    state: &AppState,
+    rc: &RequestCtx,
+    user: &CurrentUser,
+    d: TicketDetail,
+    refused: Refused,
+    done: &str,
+) -> Result<TicketPage, PageError> {
+    let Refused { action: failed, typed, errors } = refused;
+    let ctx = PageCtx::build(state, rc).await;
+    let p = &user.principal;
+    let org = d.ticket.org_id;
+    let is_agent = d.role != "requester";
+    let agents: Vec<(AccountId, String)> = if is_agent { service::agents(&state.db, p, org).await.unwrap_or_default() } else { Vec::new() };
+    let assignee = d
+        .ticket
+        .assignee_id
+        .map(|a| agents.iter().find(|(id, _)| *id == a).map_or_else(|| a.to_string(), |(_, n)| n.clone()))
+        .unwrap_or_else(|| ctx.t("hd-unassigned"));
+    let chosen = d.ticket.assignee_id.map(|a| a.to_string()).unwrap_or_default();
+    let mut agent_choices = vec![Choice { value: String::new(), label: ctx.t("hd-unassigned"), selected: chosen.is_empty() }];
+    agent_choices.extend(agents.iter().map(|(id, n)| Choice { value: id.to_string(), label: n.clone(), selected: id.to_string() == chosen }));
+    let clocks = [("hd-sla-first", &d.ticket.sla.first_response), ("hd-sla-resolution", &d.ticket.sla.resolution)]
+        .into_iter()
+        .map(|(k, c)| ClockLine {
+            label: ctx.t(k),
+            state: ctx.t(&format!("hd-clock-{}", c.state)),
+            due: ctx.format_opt_time(&c.due_at),
+            breached: c.breached,
+        })
+        .collect();
+    let movable = ["open", "pending", "resolved", "closed"];
+    let prios = Priority::ALL.iter().map(|p| p.as_str());
+    let messages = d
+        .messages
+        .iter()
+        .map(|m| MessageView {
+            note: m.kind == crate::model::MessageKind::Note,
+            author: m.author_name.clone().unwrap_or_default(),
+            at: ctx.format_time(&m.created_at),
+            lines: m.body.lines().map(str::to_owned).collect(),
+        })
+        .collect();
+    Ok(TicketPage {
+        org,
+        id: d.ticket.id,
+        t: row(&ctx, &d.ticket),
+        is_agent,
+        can_escalate: d.role == "agent" && d.ticket.queue == crate::model::Queue::Org,
+        active: d.ticket.state.is_active(),
+        can_reply: d.ticket.state.is_active() || (!is_agent && d.ticket.state == TicketState::Resolved),
+        assignee,
+        merged_into: d.ticket.merged_into.map(|m| format!("/orgs/{org}/helpdesk/tickets/{m}")),
+        messages,
+        clocks,
+        states: choices(&ctx, "hd-state-", movable, d.ticket.state.as_str()),
+        priorities: choices(&ctx, "hd-prio-", prios, d.ticket.priority.as_str()),
+        agents: agent_choices,
+        failed,
+        typed,
+        summary: summary(&ctx, &errors),
+        errors,
+        notice: notice(&ctx, done),
+        back: if d.role == "agent" { format!("/orgs/{org}/helpdesk") } else { "/helpdesk".to_owned() },
+        ctx,
+    })
+}
+
+async fn ticket_page(
+    State(state): State<AppState>,
+    SignedIn(user, rc): SignedIn,
+    Path((org, id)): Path<(String, String)>,
+    Query(q): Query<Done>,
+) -> Result<TicketPage, PageError> {
+    let (org, id): (OrgId, TicketId) = (parse_id(&org)?, parse_id(&id)?);
+    let d = service::ticket(&state.db, &user.principal, org, id).await?;
+    render_ticket(&state, &rc, &user, d, Refused::default(), &q.done).await
+}
+
+#[derive(Deserialize, Default)]
+struct ActionForm {
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    assignee: String,
+    #[serde(default)]
+    round_robin: String,
+    #[serde(default)]
+    priority: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Every form of the ticket page: reply, note, state, assign, priority, escalate.
+async fn act(
+    State(state): State<AppState>,
+    SignedIn(user, rc): SignedIn,
+    Path((org, id, action)): Path<(String, String, String)>,
+    Form(f): Form<ActionForm>,
+) -> Result<Response, PageError> {
+    let (org, id): (OrgId, TicketId) = (parse_id(&org)?, parse_id(&id)?);
+    let (db, p, actor, now) = (&state.db, &user.principal, user.actor(rc.ip.clone()), clock::now());
+    let (result, typed) = match action.as_str() {
+        "reply" => (service::reply(db, p, &actor, org, id, &BodyInput { body: f.body.clone() }, now).await, f.body),
+        "note" => (service::note(db, p, &actor, org, id, &BodyInput { body: f.body.clone() }, now).await, f.body),
+        "state" => (service::set_state(db, p, &actor, org, id, &StateInput { state: f.state }, now).await, String::new()),
+        "assign" => {
+            let input = AssignInput { assignee: Some(f.assignee), round_robin: !f.round_robin.is_empty() };
+            (service::assign(db, p, &actor, org, id, &input, now).await, String::new())
+        }
+        "priority" => (service::set_priority(db, p, &actor, org, id, &PriorityInput { priority: f.priority }, now).await, String::new()),
+        "escalate" => (service::escalate(db, p, &actor, org, id, &EscalateInput { reason: f.reason.clone() }, now).await, f.reason),
+        _ => return Err(PageError::not_found()),
+    };
+    match result {
+        Ok(_) => Ok(see_other(&format!("/orgs/{org}/helpdesk/tickets/{id}?done={action}"))),
+        Err(Error::Invalid(errors)) => {
+            let d = service::ticket(db, p, org, id).await?;
+            let page = render_ticket(&state, &rc, &user, d, Refused { action, typed, errors }, "").await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
