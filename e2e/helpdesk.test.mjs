@@ -1,0 +1,410 @@
+// The help desk in a real browser (Debian's Chromium), on SQLite and on PostgreSQL: the requester's page (no tickets
+// yet, a new ticket with errors and done, the ticket page with a reply), the agents' queue (filters, a bad filter,
+// paging) and the ticket page as an agent (reply, internal note, state, assignment, priority, escalation), the
+// knowledge base (search and browse, an article with its feedback form, the authors' list and editor). axe-core on
+// every page and state, in Italian and English, with each form's error and done state; the flow that matters (a
+// requester opens a ticket, an agent answers and adds an internal note, the requester sees the answer and not the
+// note), once more without JavaScript.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { A11yLog, engines, launchBrowser, login, newPage, setLang, startServer, submitForm } from './support.mjs';
+
+const LANGS = ['it', 'en'];
+const LOCALE = { it: 'it-IT', en: 'en-GB' };
+/** Requesters by language: two employees of Regione Lombardia, so that each sweep starts with no tickets. */
+const REQUESTER = { it: 'dipendente@regione.example', en: 'valutatore@regione.example' };
+const AGENT = 'agente@regione.example';
+
+const ENGINES = await engines();
+let browser;
+
+before(async () => {
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+/**
+ * What axe does not look at: no translation key left untranslated, and on a page with errors, a summary whose
+ * links lead to fields and every invalid field described by its error text.
+ */
+async function pageProblems(page) {
+  return page.evaluate(() => {
+    const out = [];
+    const main = document.querySelector('main');
+    const raw = (main?.innerText ?? '').match(/(?<![\w.-])(?:hd|kb|field|form|error|orgs)-[a-z][a-z0-9_-]*[a-z0-9](?![\w.-])/g);
+    if (raw) out.push(`untranslated text: ${[...new Set(raw)].join(', ')}`);
+    for (const a of document.querySelectorAll('#error-summary a[href^="#"]')) {
+      const target = document.getElementById(decodeURIComponent(a.getAttribute('href').slice(1)));
+      if (!target) out.push(`the error summary's link ${a.getAttribute('href')} ("${a.textContent.trim()}") leads nowhere`);
+    }
+    const invalid = [...document.querySelectorAll('[aria-invalid="true"]')];
+    for (const el of invalid) {
+      const ids = (el.getAttribute('aria-describedby') ?? '').split(/\s+/).filter(Boolean);
+      const described = ids.some((id) => document.getElementById(id)?.classList.contains('invalid-feedback'));
+      if (!described) out.push(`#${el.id} is marked invalid but no error text describes it (aria-describedby="${ids.join(' ')}")`);
+    }
+    if (invalid.length && !document.getElementById('error-summary')) out.push('fields in error but no error summary at the top');
+    return out;
+  });
+}
+
+describe('engines', { concurrency: true }, () => {
+  for (const engine of ENGINES) {
+    const name = (what) => `[${engine.name}] ${what}`;
+    if (engine.skip) {
+      test(name('help desk browser suite'), { skip: engine.skip }, () => {});
+      continue;
+    }
+
+    describe(engine.name, { concurrency: 1 }, () => {
+      let server;
+      let url;
+      /** Regione Lombardia's id, from the requester's new-ticket form. */
+      let org;
+
+      async function fresh(lang, options = {}) {
+        const page = await newPage(browser, { locale: LOCALE[lang], viewport: { width: 1280, height: 900 }, ...options });
+        page.setDefaultTimeout(20_000);
+        return page;
+      }
+
+      async function signedIn(email, lang, options = {}) {
+        const page = await fresh(lang, options);
+        const response = await login(page, url, email);
+        assert.ok(await page.isVisible('form[action="/logout"]'), `${email} is not signed in (${page.url()}, HTTP ${response?.status()})`);
+        await setLang(page, lang, { force: true });
+        return page;
+      }
+
+      before(async () => {
+        server = await startServer({ engine });
+        url = server.url;
+        const page = await signedIn(AGENT, 'it');
+        await page.goto(url + '/helpdesk');
+        const action = await page.getAttribute('form[action$="/helpdesk/tickets"]', 'action');
+        org = action.split('/')[2];
+        await page.context().close();
+        assert.ok(org, 'no organisation in the new-ticket form');
+        // More tickets than a page of the queue (25), from another employee, for its next-page link: posted by the
+        // page itself (same origin, the same form body the new-ticket form sends).
+        const filler = await signedIn('formatore@regione.example', 'it');
+        await filler.goto(url + '/helpdesk');
+        const category = await filler.$eval('#f-category', (sel) => [...sel.options].find((o) => o.value)?.value);
+        const statuses = await filler.evaluate(async ({ action, category }) => {
+          const out = [];
+          for (let i = 1; i <= 26; i += 1) {
+            const body = new URLSearchParams({ category, subject: `Richiesta di riempimento ${i}`, body: `Testo ${i}` });
+            out.push((await fetch(action, { method: 'POST', body })).status);
+          }
+          return out;
+        }, { action: `/orgs/${org}/helpdesk/tickets`, category });
+        assert.ok(statuses.every((st) => st === 200), `filler tickets: ${statuses.join(' ')}`);
+        await filler.context().close();
+      });
+
+      after(async () => {
+        await server?.stop();
+      });
+
+      // -------------------------------------------------------------------------------------------------------------
+      // Sweeps: as in remote.test.mjs, one person per language, every problem recorded in a log.
+
+      async function sweepBoth(t, sweep, { email: who } = {}) {
+        const logs = await Promise.all(LANGS.map(async (lang) => {
+          const email = typeof who === 'function' ? who(lang) : who;
+          const log = new A11yLog();
+          let page;
+          await log.step(`[${lang}] ${email ? `sign in as ${email}` : 'open a page'}`, async () => {
+            page = email ? await signedIn(email, lang) : await fresh(lang);
+          });
+          if (page) {
+            await sweep({ page, log, lang });
+            await page.context().close();
+          }
+          return log;
+        }));
+        const all = new A11yLog();
+        for (const l of logs) {
+          all.problems.push(...l.problems);
+          all.checked.push(...l.checked);
+          for (const note of l.notes) t.diagnostic(note);
+        }
+        t.diagnostic(`${all.checked.length} page states checked with axe`);
+        all.assertClean();
+      }
+
+      async function checkHere({ page, log, lang }, what, response, status) {
+        await log.check(page, `[${lang}] ${what}`, { response, status, lang });
+        if (status !== undefined && response && ![status].flat().includes(response.status())) {
+          const why = await page.locator('#error-summary, main [role=alert]').allTextContents();
+          if (why.length) log.problems.push(`[${lang}] ${what}: the page says: ${why.join(' | ').replace(/\s+/g, ' ')}`);
+        }
+        for (const p of await pageProblems(page)) log.problems.push(`[${lang}] ${what} (${page.url()}): ${p}`);
+      }
+
+      /** On a page with an error summary: each of its links takes the focus to its field (or into its group). */
+      async function summaryFocus(s, what) {
+        const hrefs = await s.page.$$eval('#error-summary a[href^="#"]', (as) => as.map((a) => a.getAttribute('href')));
+        for (const href of hrefs) {
+          await s.page.click(`#error-summary a[href="${href}"]`);
+          const ok = await s.page.evaluate((id) => {
+            const target = document.getElementById(id);
+            return !!target && (document.activeElement === target || target.contains(document.activeElement));
+          }, decodeURIComponent(href.slice(1)));
+          if (!ok) s.log.problems.push(`[${s.lang}] ${what} (${s.page.url()}): the error summary's link ${href} does not move the focus to its field`);
+        }
+      }
+
+      async function go(s, what, path, status = 200) {
+        await s.log.step(`[${s.lang}] ${what}: open ${path}`, async () => {
+          const response = await s.page.goto(url + path);
+          await checkHere(s, what, response, status);
+        }, s.page);
+      }
+
+      async function send(s, what, form, fields, status = 200) {
+        await s.log.step(`[${s.lang}] ${what}: submit ${form}`, async () => {
+          const response = await submitForm(s.page, form, fields);
+          await checkHere(s, what, response, status);
+          if (response?.status() === 422) await summaryFocus(s, what);
+        }, s.page);
+      }
+
+      async function follow(s, what, link, status = 200) {
+        await s.log.step(`[${s.lang}] ${what}: follow ${link}`, async () => {
+          const [response] = await Promise.all([s.page.waitForNavigation(), s.page.locator(link).first().click()]);
+          await checkHere(s, what, response, status);
+        }, s.page);
+      }
+
+      const step = (s, what, fn) => s.log.step(`[${s.lang}] ${what}`, fn, s.page);
+
+      const NEW = () => `form[action="/orgs/${org}/helpdesk/tickets"]`;
+      const ACT = (a) => `form[action$="/${a}"]`;
+      const subjectOf = (lang) => `Stampante guasta (${lang})`;
+      /** Ticket paths opened by the requester sweep, by language. */
+      const opened = {};
+
+      test(name('axe: the requester\'s help desk (no tickets, new ticket with errors and done, the ticket page, reply)'), async (t) => {
+        await sweepBoth(t, async (s) => {
+          const { page, lang } = s;
+          await go(s, 'help desk, no tickets yet', '/helpdesk');
+          await step(s, 'no tickets: no table, the form is there', async () => {
+            assert.equal(await page.locator('section[aria-labelledby="hd-mine-title"] table').count(), 0);
+            assert.ok(await page.isVisible(`${NEW()} #f-subject`));
+          });
+          await send(s, 'new ticket, nothing typed', NEW(), {}, 422);
+          await step(s, 'new ticket errors: summary, fields tied to their errors', async () => {
+            assert.ok(await page.isVisible('#error-summary'));
+            assert.equal(await page.getAttribute('#f-subject', 'aria-invalid'), 'true');
+            assert.equal(await page.getAttribute('#f-body', 'aria-invalid'), 'true');
+          });
+          await send(s, 'new ticket, a subject but no text', NEW(), { subject: subjectOf(lang) }, 422);
+          await step(s, 'what was typed is kept', async () => {
+            assert.equal(await page.inputValue('#f-subject'), subjectOf(lang));
+          });
+          await step(s, 'choose a category', async () => {
+            const v = await page.$eval('#f-category', (sel) => [...sel.options].find((o) => o.value)?.value);
+            assert.ok(v, 'no category to choose');
+            await page.selectOption('#f-category', v);
+          });
+          await send(s, 'new ticket, done: the ticket page', NEW(), { subject: subjectOf(lang), body: 'La stampante del piano 3 non stampa.' });
+          await step(s, 'the ticket page after opening', async () => {
+            assert.match(page.url(), /\/helpdesk\/tickets\/[^/?]+\?done=created/);
+            opened[lang] = new URL(page.url()).pathname;
+            assert.ok(await page.isVisible('main [role=status]'));
+            assert.match(await page.textContent('h1'), new RegExp(subjectOf(lang).replace(/[()]/g, '\\$&')));
+            assert.equal(await page.locator(ACT('note')).count(), 0, 'a requester has no agent forms');
+          });
+          await send(s, 'ticket as requester, empty reply', ACT('reply'), { body: '' }, 422);
+          await step(s, 'reply error tied to the field', async () => {
+            assert.equal(await page.getAttribute('#f-body', 'aria-invalid'), 'true');
+          });
+          await send(s, 'ticket as requester, reply done', ACT('reply'), { body: 'Aggiungo: il modello è HP 4250.' });
+          await go(s, 'help desk, with a ticket', '/helpdesk');
+          await step(s, 'the ticket is listed', async () => {
+            assert.ok(await page.isVisible(`section[aria-labelledby="hd-mine-title"] a:has-text("${subjectOf(lang)}")`));
+          });
+          await follow(s, 'the ticket page from the list', `section[aria-labelledby="hd-mine-title"] a:has-text("${subjectOf(lang)}")`);
+        }, { email: (lang) => REQUESTER[lang] });
+      });
+
+      test(name('axe: the agents\' queue and the ticket page as an agent (reply, note, state, assign, priority, escalate)'), async (t) => {
+        await sweepBoth(t, async (s) => {
+          const { page, lang } = s;
+          const queue = `/orgs/${org}/helpdesk`;
+          await go(s, 'queue', queue);
+          await step(s, 'the queue lists the requesters\' tickets', async () => {
+            assert.ok(await page.isVisible(`main table a:has-text("${subjectOf(lang)}")`));
+          });
+          await step(s, 'filter by the first state', async () => {
+            const v = await page.$eval('#q-state', (sel) => [...sel.options].find((o) => o.value)?.value);
+            await page.selectOption('#q-state', v);
+          });
+          await send(s, 'queue, filtered by state', `form[action="${queue}"]`, {});
+          await send(s, 'queue, only mine', `form[action="${queue}"]`, { state: '', assignee: true });
+          await go(s, 'queue, a bad filter', `${queue}?state=bogus&priority=nope`, 422);
+          await step(s, 'the bad filter is said', async () => {
+            assert.ok(await page.isVisible('main [role=alert]'));
+          });
+          await go(s, 'queue again', queue);
+          // 26 filler tickets and the requesters' two: more than a page (25).
+          await follow(s, 'queue, next page', 'nav a[rel=next]');
+          await step(s, 'the next page has the rest and a link back to the first', async () => {
+            assert.ok((await page.locator('main table tbody tr').count()) >= 1);
+            assert.ok(await page.isVisible('nav a:not([rel=next])'));
+          });
+          await follow(s, 'queue, back to the first page', 'nav a:not([rel=next])');
+          await go(s, 'queue, a bad page cursor', `${queue}?after=not-a-cursor`, 422);
+          await follow(s, 'ticket as agent', `main table a:has-text("${subjectOf(lang)}")`);
+          await send(s, 'agent reply, empty', ACT('reply'), { body: '' }, 422);
+          await send(s, 'agent reply, done', ACT('reply'), { body: 'Mandiamo un tecnico domani.' });
+          await send(s, 'internal note, empty', ACT('note'), { body: '' }, 422);
+          await step(s, 'note error on the note field', async () => {
+            assert.equal(await page.getAttribute('#f-note', 'aria-invalid'), 'true');
+          });
+          await send(s, 'internal note, done', ACT('note'), { body: 'Nota interna: toner finito.' });
+          await step(s, 'a state the ticket does not know', async () => {
+            await page.$eval('#f-state', (sel) => { sel.add(new Option('???', 'bogus')); sel.value = 'bogus'; });
+          });
+          await send(s, 'state change, bad state', ACT('state'), {}, 422);
+          await step(s, 'choose another state', async () => {
+            const v = await page.$eval('#f-state', (sel) => [...sel.options].find((o) => o.value && o.value !== 'bogus' && !o.selected)?.value);
+            assert.ok(v, 'no other state');
+            await page.selectOption('#f-state', v);
+          });
+          await send(s, 'state change, done', ACT('state'), {});
+          await step(s, 'assign: a bogus agent', async () => {
+            if (!(await page.locator(ACT('assign')).count())) return;
+            await page.$eval('#f-assignee', (sel) => { sel.add(new Option('???', 'nobody')); sel.value = 'nobody'; });
+          });
+          if (await page.locator(ACT('assign')).count()) {
+            await send(s, 'assign, a bogus agent', ACT('assign'), {}, 422);
+            await step(s, 'assign to someone', async () => {
+              const v = await page.$eval('#f-assignee', (sel) => [...sel.options].find((o) => o.value && o.value !== 'nobody')?.value);
+              await page.selectOption('#f-assignee', v);
+            });
+            await send(s, 'assign, done', ACT('assign'), {});
+            await step(s, 'priority: choose another', async () => {
+              const v = await page.$eval('#f-priority', (sel) => [...sel.options].find((o) => o.value && !o.selected)?.value);
+              await page.selectOption('#f-priority', v);
+            });
+            await send(s, 'priority, done', ACT('priority'), {});
+          } else {
+            s.log.notes.push(`[${lang}] no assign/priority forms after the state change`);
+          }
+          if (await page.locator(ACT('escalate')).count()) {
+            await send(s, 'escalate, no reason', ACT('escalate'), { reason: '' }, 422);
+            await send(s, 'escalate, done', ACT('escalate'), { reason: 'Ufficio senza stampanti da due giorni.' });
+          } else {
+            s.log.notes.push(`[${lang}] no escalate form for ${AGENT}`);
+          }
+        }, { email: AGENT });
+      });
+
+      const KB_TITLE = (lang) => `Come collegare la stampante (${lang})`;
+
+      test(name('axe: the knowledge base authors\' list and editor (errors keep the text, preview, publish)'), async (t) => {
+        await sweepBoth(t, async (s) => {
+          const { page, lang } = s;
+          const base = `/orgs/${org}/helpdesk/kb`;
+          await go(s, 'KB authors, list', base);
+          await follow(s, 'KB new article', `a[href="${base}/new"]`);
+          await send(s, 'KB new, nothing typed', `form[action="${base}"]`, {}, 422);
+          await send(s, 'KB new, a body but no title', `form[action="${base}"]`, { title: '', body: 'Apri **Impostazioni**.' }, 422);
+          await step(s, 'the typed body is kept', async () => {
+            assert.equal(await page.inputValue('#f-body'), 'Apri **Impostazioni**.');
+          });
+          await step(s, 'choose a category', async () => {
+            const v = await page.$eval('#f-category', (sel) => [...sel.options].find((o) => o.value)?.value);
+            assert.ok(v, 'no category to choose');
+            await page.selectOption('#f-category', v);
+          });
+          await send(s, 'KB new, done: the editor with preview', `form[action="${base}"]`, {
+            title: KB_TITLE(lang), tags: 'stampante, rete', body: `# Stampante\n\nApri **Impostazioni** e scegli *Stampanti* (${lang}).\n\n- uno\n- due`,
+          });
+          await step(s, 'the preview shows the body as HTML', async () => {
+            assert.ok(await page.isVisible('section[aria-labelledby="kb-preview-title"] strong'));
+          });
+          await send(s, 'KB edit, title emptied', `form[action^="${base}/"]:has(#f-title)`, { title: '' }, 422);
+          await step(s, 'the typed body is kept on the edit error', async () => {
+            assert.match(await page.inputValue('#f-body'), /Impostazioni/);
+          });
+          await send(s, 'KB edit, saved', `form[action^="${base}/"]:has(#f-title)`, { title: KB_TITLE(lang) });
+          await send(s, 'KB publish', ACT('publish'), {});
+          await go(s, 'KB authors, list with articles', base);
+        }, { email: AGENT });
+      });
+
+      test(name('axe: the knowledge base for readers (browse, search with and without results, article, feedback)'), async (t) => {
+        await sweepBoth(t, async (s) => {
+          const { page, lang } = s;
+          await go(s, 'KB, browse (no query)', '/helpdesk/kb');
+          await go(s, 'KB, a query with results', `/helpdesk/kb?q=${encodeURIComponent('stampante')}`);
+          await step(s, 'the article is found', async () => {
+            assert.ok(await page.isVisible(`section[aria-labelledby="kb-results"] a:has-text("${KB_TITLE(lang)}")`));
+          });
+          await go(s, 'KB, a query with none', `/helpdesk/kb?q=${encodeURIComponent('zzzqqqxxx')}`);
+          await go(s, 'KB, search form again', '/helpdesk/kb');
+          await send(s, 'KB, search by the form', 'form[role=search]', { q: 'Impostazioni' });
+          await follow(s, 'KB article', `a:has-text("${KB_TITLE(lang)}")`);
+          await send(s, 'KB feedback, nothing chosen', 'form[action$="/feedback"]', {}, 422);
+          await step(s, 'choose "no" (a click on its label, as a person would)', async () => {
+            await page.click('label[for="f-helpful-no"]');
+            assert.ok(await page.isChecked('#f-helpful-no'));
+          });
+          await send(s, 'KB feedback, done', 'form[action$="/feedback"]', { comment: 'Manca il passo per Windows.' });
+          await step(s, 'feedback thanks', async () => {
+            assert.ok(await page.isVisible('#feedback [role=status]'));
+          });
+        }, { email: (lang) => REQUESTER[lang] });
+      });
+
+      // -------------------------------------------------------------------------------------------------------------
+      // The flow.
+
+      async function flow(options = {}) {
+        const subject = `Accesso VPN negato ${options.javaScriptEnabled === false ? '(no js)' : ''}`.trim();
+        const requester = await signedIn('manager@regione.example', 'it', options);
+        await requester.goto(url + '/helpdesk');
+        const cat = await requester.$eval('#f-category', (sel) => [...sel.options].find((o) => o.value)?.value);
+        let response = await submitForm(requester, NEW(), { category: cat, subject, body: 'Non riesco a collegarmi alla VPN.' });
+        assert.equal(response.status(), 200);
+        const path = new URL(requester.url()).pathname;
+
+        const agent = await signedIn(AGENT, 'en', options);
+        await agent.goto(`${url}/orgs/${org}/helpdesk`);
+        const [r] = await Promise.all([agent.waitForNavigation(), agent.click(`main table a:has-text("${subject}")`)]);
+        assert.equal(r.status(), 200);
+        assert.equal(new URL(agent.url()).pathname, path);
+        response = await submitForm(agent, ACT('reply'), { body: 'Abbiamo rinnovato il suo certificato: riprovi.' });
+        assert.equal(response.status(), 200);
+        response = await submitForm(agent, ACT('note'), { body: 'SEGRETO: il certificato era scaduto da un mese.' });
+        assert.equal(response.status(), 200);
+        assert.match(await agent.textContent('section[aria-labelledby="hd-thread-title"]'), /SEGRETO/);
+
+        await requester.goto(url + path);
+        const thread = await requester.textContent('section[aria-labelledby="hd-thread-title"]');
+        assert.match(thread, /rinnovato il suo certificato/, 'the requester sees the answer');
+        assert.doesNotMatch(thread, /SEGRETO/, 'the requester does not see the internal note');
+        assert.doesNotMatch(await requester.content(), /SEGRETO|scaduto da un mese/, 'nor anywhere in the page');
+        // And in the list, the ticket is there.
+        await requester.goto(url + '/helpdesk');
+        assert.ok(await requester.isVisible(`section[aria-labelledby="hd-mine-title"] a:has-text("${subject}")`));
+        await requester.context().close();
+        await agent.context().close();
+      }
+
+      test(name('flow: a requester opens a ticket, an agent answers and adds a note, the requester sees the answer and not the note'), async () => {
+        await flow();
+      });
+
+      test(name('no JavaScript: the same flow'), async () => {
+        await flow({ javaScriptEnabled: false });
+      });
+    });
+  }
+});
