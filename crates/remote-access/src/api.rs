@@ -607,7 +607,8 @@ async fn gateway_config(
     request_body = StatusReport,
     responses((status = 204, description = "Stored"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`peers[i].public_key`: `invalid-key`; `peers[i].endpoint`: `format`", body = Problem,
+        (status = 422, description = "`peers[i].public_key`: `invalid-key`; `peers[i].endpoint`: `format`; \
+            `peers[i].last_handshake`: `out-of-range` (before 1970 or more than a day ahead)", body = Problem,
             content_type = "application/problem+json")),
     security(("gateway_token" = [])))]
 async fn gateway_status(

@@ -121,7 +121,7 @@ pub struct Cidr {
 
 fn bits(ip: IpAddr) -> (u128, u8) {
     match ip {
-        IpAddr::V4(a) => (u32::from(a) as u128, 32),
+        IpAddr::V4(a) => (u128::from(u32::from(a)), 32),
         IpAddr::V6(a) => (u128::from(a), 128),
     }
 }
@@ -205,7 +205,7 @@ impl Cidr {
             return None;
         }
         let (base, _) = bits(self.addr);
-        let v = base.checked_add(slot as u128)?;
+        let v = base.checked_add(u128::from(slot))?;
         Some(match self.addr {
             IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from(u32::try_from(v).ok()?)),
             IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::from(v)),

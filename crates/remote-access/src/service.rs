@@ -412,7 +412,7 @@ pub async fn create_network(db: &Db, p: &Principal, actor: &Actor, org: OrgId, i
     let days = parse_expiry(&mut errors, input.default_expiry_days);
     // A pool must hold every seat the organisation has (any employee may enrol in any of its networks).
     if let Some(v4) = &v4 {
-        let limit = seat_limit(db, org).await?.unwrap_or(0).max(1) as u64;
+        let limit = u64::try_from(seat_limit(db, org).await?.unwrap_or(0)).unwrap_or(0).max(1);
         if v4.device_capacity() < limit {
             errors.add("ipv4_cidr", codes::POOL_TOO_SMALL);
         }
@@ -423,7 +423,9 @@ pub async fn create_network(db: &Db, p: &Principal, actor: &Actor, org: OrgId, i
         }
     }
     let mut tx = db.begin().await?;
-    store::lock_org(&mut tx, org).await?;
+    if !store::lock_org(&mut tx, org).await? {
+        return Err(Error::NotFound);
+    }
     // Overlaps are reported with the other complaints, so the admin sees everything wrong at once.
     for (_, o4, o6) in store::org_pools(&mut tx, org).await? {
         if let (Some(v4), Ok(o4)) = (&v4, Cidr::parse(&o4))
@@ -1015,10 +1017,10 @@ pub async fn enrol(db: &Db, p: &Principal, actor: &Actor, org: OrgId, input: &En
         return Err(FieldErrors::one("public_key", codes::KEY_IN_USE));
     }
     let slot = store::lowest_free_slot(&mut tx, net.id).await?;
-    if slot < 2 || slot as u64 > last_slot(&v4, v6.as_ref()) {
+    let slot_u = u64::try_from(slot).unwrap_or(0);
+    if slot_u < 2 || slot_u > last_slot(&v4, v6.as_ref()) {
         return Err(FieldErrors::one("network_id", codes::POOL_EXHAUSTED));
     }
-    let slot_u = slot as u64;
     let (Some(a4), a6) = (v4.nth(slot_u), v6.as_ref().map(|c| c.nth(slot_u))) else {
         return Err(FieldErrors::one("network_id", codes::POOL_EXHAUSTED));
     };
@@ -1327,7 +1329,7 @@ pub async fn gateway_config(db: &Db, gw: &GatewayRow, after: Option<i64>, wait: 
 #[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct PeerReport {
     pub public_key: String,
-    /// Unix seconds of the last handshake; `null` or 0 when there was none.
+    /// Unix seconds of the last handshake; `null` or 0 when there was none. At most a day ahead of the server.
     #[serde(default)]
     pub last_handshake: Option<i64>,
     #[serde(default)]
@@ -1347,6 +1349,9 @@ pub struct StatusReport {
 pub async fn gateway_status(db: &Db, gw: &GatewayRow, report: &StatusReport) -> Result<u64> {
     let mut errors = FieldErrors::new();
     let mut rows = Vec::with_capacity(report.peers.len());
+    // A handshake is after 1970 and at most a day ahead of this server's clock (a gateway's may run a little
+    // fast). Anything else is a broken report, and some of it (year -9999) no database column holds.
+    let latest = clock::now().unix_timestamp() + 86_400;
     for (i, p) in report.peers.iter().enumerate() {
         let key = match WgKey::parse(&p.public_key) {
             Ok(k) => Some(k.to_base64()),
@@ -1357,6 +1362,10 @@ pub async fn gateway_status(db: &Db, gw: &GatewayRow, report: &StatusReport) -> 
         };
         let last_handshake = match p.last_handshake {
             None | Some(0) => None,
+            Some(s) if !(1..=latest).contains(&s) => {
+                errors.add(&format!("peers[{i}].last_handshake"), "out-of-range");
+                None
+            }
             Some(s) => match OffsetDateTime::from_unix_timestamp(s) {
                 Ok(t) => Some(clock::stamp(t)),
                 Err(_) => {

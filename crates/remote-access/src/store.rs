@@ -109,12 +109,15 @@ pub async fn network_in(tx: &mut Tx, org: OrgId, id: NetworkId) -> DbResult<Opti
 }
 
 /// Serialises changes to an organisation's networks (their pools must not overlap): a row lock on PostgreSQL,
-/// the write lock SQLite's `BEGIN IMMEDIATE` already holds.
-pub async fn lock_org(tx: &mut Tx, org: OrgId) -> DbResult<()> {
-    if tx.engine() == agilekit_kernel::Engine::Postgres {
-        db_run!(tx tx, |c| { sqlx::query("SELECT id FROM organisations WHERE id = $1 FOR UPDATE").bind(org).fetch_optional(c).await?; });
-    }
-    Ok(())
+/// the write lock SQLite's `BEGIN IMMEDIATE` already holds. False when there is no such organisation (a platform
+/// admin may name any id).
+pub async fn lock_org(tx: &mut Tx, org: OrgId) -> DbResult<bool> {
+    let sql = match tx.engine() {
+        agilekit_kernel::Engine::Postgres => "SELECT id FROM organisations WHERE id = $1 FOR UPDATE",
+        agilekit_kernel::Engine::Sqlite => "SELECT id FROM organisations WHERE id = $1",
+    };
+    let row: Option<(OrgId,)> = db_run!(tx tx, |c| sqlx::query_as(sql).bind(org).fetch_optional(c).await?);
+    Ok(row.is_some())
 }
 
 /// Every pool of the organisation's networks: (network, IPv4 prefix, IPv6 prefix).

@@ -397,8 +397,9 @@ pub struct BookingInput {
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`not-pooled`: a dedicated workstation is not booked", body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`starts_at`: `format`, `not-aligned`, `in-past`, `too-far`, `slot-taken`, \
-            `already-booked`; `ends_at`: `format`, `not-aligned`, `before-start`, `slot-too-long`; `account`: `not-member`",
+        (status = 422, description = "`starts_at`: `format`, `out-of-range` (before 1970 or after 9998), `not-aligned`, \
+            `in-past`, `too-far`, `slot-taken`, `already-booked`; `ends_at`: `format`, `out-of-range`, `not-aligned`, \
+            `before-start`, `slot-too-long`; `account`: `not-member`",
             body = Problem, content_type = "application/problem+json")),
     security(("token" = []), ("session" = [])))]
 pub(crate) async fn book(
@@ -468,7 +469,8 @@ fn parse_window(q: &WindowQuery) -> Result<(Option<OffsetDateTime>, Option<Offse
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")),
+        (status = 422, description = "`from`, `until`: `format`, `out-of-range` (before 1970 or after 9998); `until`: \
+            `before-start`, `slot-too-long` (more than 62 days); `mine`: `format`", body = Problem, content_type = "application/problem+json")),
     security(("token" = []), ("session" = [])))]
 pub(crate) async fn bookings(
     State(state): State<AppState>,
@@ -491,7 +493,7 @@ pub(crate) async fn bookings(
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")),
+        (status = 422, description = "As for a workstation's bookings", body = Problem, content_type = "application/problem+json")),
     security(("token" = []), ("session" = [])))]
 pub(crate) async fn org_bookings(
     State(state): State<AppState>,

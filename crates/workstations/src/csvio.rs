@@ -143,7 +143,7 @@ pub fn read(bytes: &[u8]) -> (Vec<ParsedRow>, Vec<RowError>) {
         let mut bad_encoding = false;
         for (cell, &col) in record.iter().zip(&columns) {
             let Ok(value) = std::str::from_utf8(cell) else {
-                errors.push(RowError::new(row, COLUMNS[col], codes::ENCODING));
+                errors.push(RowError::new(row, COLUMNS.get(col).copied().unwrap_or(""), codes::ENCODING));
                 bad_encoding = true;
                 continue;
             };

@@ -56,6 +56,8 @@ pub mod codes {
     pub const TOO_FAR: &str = "too-far";
     pub const SLOT_TOO_LONG: &str = "slot-too-long";
     pub const BEFORE_START: &str = "before-start";
+    /// An instant outside the years the service deals in (see [`super::parse_instant`]).
+    pub const OUT_OF_RANGE: &str = "out-of-range";
     // CSV structure
     pub const DUPLICATE_IN_FILE: &str = "duplicate-in-file";
     pub const UNKNOWN_COLUMN: &str = "unknown-column";
@@ -232,8 +234,8 @@ pub fn parse_port(input: &str, protocol: Option<Protocol>) -> Result<u16, &'stat
     if s.is_empty() {
         return Ok(protocol.unwrap_or(Protocol::Rdp).default_port());
     }
-    match s.parse::<u32>() {
-        Ok(n) if (1..=65535).contains(&n) => Ok(n as u16),
+    match s.parse::<u16>() {
+        Ok(n) if n >= 1 => Ok(n),
         _ => Err(codes::INVALID_PORT),
     }
 }
@@ -490,14 +492,23 @@ fn aligned(t: OffsetDateTime) -> bool {
 /// The start of the quarter hour `t` falls in.
 pub fn floor_slot(t: OffsetDateTime) -> OffsetDateTime {
     let t = t.to_offset(time::UtcOffset::UTC);
-    let minute = (i64::from(t.minute()) / SLOT_MINUTES * SLOT_MINUTES) as u8;
+    let minute = u8::try_from(i64::from(t.minute()) / SLOT_MINUTES * SLOT_MINUTES).unwrap_or(0);
     t.replace_nanosecond(0).and_then(|x| x.replace_second(0)).and_then(|x| x.replace_minute(minute)).unwrap_or(t)
 }
 
 impl Slot {
     pub fn parse(start: OffsetDateTime, end: OffsetDateTime, now: OffsetDateTime) -> Result<Slot, FieldErrors> {
         let mut e = FieldErrors::new();
-        let (start, end) = (start.to_offset(time::UtcOffset::UTC), end.to_offset(time::UtcOffset::UTC));
+        // In UTC; an instant that has no UTC reading the calendar can write (year 10000) is out of range.
+        let utc = |t: OffsetDateTime| t.checked_to_offset(time::UtcOffset::UTC);
+        let (Some(start), Some(end)) = (utc(start), utc(end)) else {
+            for (field, t) in [("starts_at", start), ("ends_at", end)] {
+                if utc(t).is_none() {
+                    e.add(field, codes::OUT_OF_RANGE);
+                }
+            }
+            return Err(e);
+        };
         if !aligned(start) {
             e.add("starts_at", codes::NOT_ALIGNED);
         } else if start < floor_slot(now) {
@@ -523,19 +534,36 @@ impl Slot {
     }
 }
 
-/// Reads an instant the API was given: RFC 3339 (`2026-03-02T08:00:00Z`, or with an offset).
+/// The instants the API takes, in Unix seconds: from 1970 to the start of 9999. RFC 3339 can write years 0 to
+/// 9999 with offsets of up to a day, and the arithmetic of a slot or a window (the offset applied, 14 or 62 days
+/// added) must stay within what the time library and both databases hold.
+const EARLIEST_INSTANT: i64 = 0;
+const LATEST_INSTANT: i64 = 253_370_764_800;
+
+/// Reads an instant the API was given: RFC 3339 (`2026-03-02T08:00:00Z`, or with an offset), returned in UTC
+/// (stored instants are UTC, and SQLite compares them as text). Outside 1970–9998 it is `out-of-range`.
 pub fn parse_instant(s: &str) -> Result<OffsetDateTime, &'static str> {
     let s = s.trim();
     if s.is_empty() {
         return Err(codes::REQUIRED);
     }
-    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).map_err(|_| codes::FORMAT)
+    let t = OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).map_err(|_| codes::FORMAT)?;
+    // `unix_timestamp` reads the instant without moving it to another offset, which could leave the calendar.
+    if !(EARLIEST_INSTANT..LATEST_INSTANT).contains(&t.unix_timestamp()) {
+        return Err(codes::OUT_OF_RANGE);
+    }
+    Ok(t.to_offset(time::UtcOffset::UTC))
 }
 
 /// A date and time on a wall clock in Rome (as a form gives them) as an instant: the offset is the one Rome has
 /// then. In the hour that repeats when summer time ends, the first (summer-time) reading wins.
 pub fn rome_local(date: time::Date, t: time::Time) -> OffsetDateTime {
     let local = time::PrimitiveDateTime::new(date, t);
+    // At the ends of the calendar an offset could move the instant out of it: read such a date as UTC, which the
+    // slot's checks then refuse (a date of year 0 is in the past; one of 9999 too far ahead).
+    if !(1..=9998).contains(&date.year()) {
+        return local.assume_utc();
+    }
     for hours in [2i8, 1] {
         let off = time::UtcOffset::from_hms(hours, 0, 0).unwrap_or(time::UtcOffset::UTC);
         let candidate = local.assume_offset(off);
@@ -663,6 +691,27 @@ mod tests {
         let b = Slot { start: datetime!(2026-03-02 09:00 UTC), end: datetime!(2026-03-02 10:00 UTC) };
         assert!(!a.overlaps(&b) && !b.overlaps(&a));
         assert!(a.overlaps(&Slot { start: datetime!(2026-03-02 08:45 UTC), end: datetime!(2026-03-02 09:15 UTC) }));
+    }
+
+    #[test]
+    fn instants_are_rfc3339_within_the_years_the_service_deals_in() {
+        assert_eq!(parse_instant(" 2026-03-02T09:00:00+01:00 "), Ok(datetime!(2026-03-02 08:00 UTC)));
+        assert_eq!(parse_instant("2026-03-02T09:00:00+01:00").unwrap().offset(), time::UtcOffset::UTC);
+        assert_eq!(parse_instant(""), Err(codes::REQUIRED));
+        assert_eq!(parse_instant("2026-02-30T10:00:00Z"), Err(codes::FORMAT));
+        // Year 10000 once the offset is applied, year -1 likewise, and the days a window or a slot adds to them.
+        for edge in ["9999-12-31T23:45:00-01:00", "9999-12-20T00:00:00Z", "0000-01-01T00:00:00+01:00", "1969-12-31T23:59:59Z"] {
+            assert_eq!(parse_instant(edge), Err(codes::OUT_OF_RANGE), "{edge}");
+        }
+        assert!(parse_instant("9998-12-31T23:45:00Z").is_ok());
+        // Slots built by hand (the pages' Rome wall clock) at the same edges are refused, not a crash.
+        let late = OffsetDateTime::parse("9999-12-31T23:45:00-01:00", &time::format_description::well_known::Rfc3339).unwrap();
+        let now = datetime!(2026-03-02 08:07:30 UTC);
+        assert_eq!(Slot::parse(late, late, now).unwrap_err().get("starts_at"), Some(codes::OUT_OF_RANGE));
+        let first = time::Date::from_calendar_date(-9999, time::Month::January, 1).unwrap();
+        let last = time::Date::from_calendar_date(9999, time::Month::December, 31).unwrap();
+        assert_eq!(rome_local(first, time::macros::time!(00:00)).year(), -9999);
+        assert_eq!(rome_local(last, time::macros::time!(23:45)).year(), 9999);
     }
 
     #[test]

@@ -183,6 +183,10 @@ pub async fn access(db: &Db, p: &Principal, org: OrgId) -> Result<Access> {
         return Err(Error::NotFound);
     }
     if !store::service_active(db, org).await? {
+        // A platform admin may name any organisation: one that does not exist is not found, as for anyone.
+        if !p.is_member(org) && !store::org_exists(db, org).await? {
+            return Err(Error::NotFound);
+        }
         return Err(Error::Forbidden);
     }
     let member = p.is_member(org);
@@ -266,8 +270,9 @@ pub async fn list(db: &Db, p: &Principal, org: OrgId, mut f: Filter, limit: i64)
     }
     let limit = limit.clamp(1, 500);
     let rows = store::list(db, org, &f, limit + 1).await?;
-    let more = rows.len() as i64 > limit;
-    let items: Vec<Workstation> = rows.into_iter().take(limit as usize).map(Workstation::from).collect();
+    let shown = usize::try_from(limit).unwrap_or(500);
+    let more = rows.len() > shown;
+    let items: Vec<Workstation> = rows.into_iter().take(shown).map(Workstation::from).collect();
     let next = if more { items.last().map(|w| w.hostname.clone()) } else { None };
     Ok(Page { items, next })
 }
@@ -396,7 +401,8 @@ pub async fn import_csv(db: &Db, actor: &Actor, p: &Principal, org: OrgId, bytes
     }
     let members = if rows.iter().any(|r| r.ws.assignee.is_some()) { store::members_by_email(&mut tx, org).await? } else { Default::default() };
     let n = rows.len();
-    catalogue::consume_in(&mut tx, org, Service::Workstations, QUOTA, n as i64).await?;
+    // At most `csvio::MAX_ROWS` rows: the count always fits.
+    catalogue::consume_in(&mut tx, org, Service::Workstations, QUOTA, i64::try_from(n).unwrap_or(i64::MAX)).await?;
     let now = clock::now();
     let inserts: Vec<Insert<'_>> = rows
         .iter()
@@ -557,7 +563,10 @@ pub async fn bookings(
         visible_row(db, &a, org, id).await?;
     }
     let from = from.unwrap_or_else(clock::now);
-    let until = until.unwrap_or(from + Duration::days(14));
+    let until = match until {
+        Some(u) => u,
+        None => from.checked_add(Duration::days(14)).ok_or_else(|| FieldErrors::one("from", codes::OUT_OF_RANGE))?,
+    };
     if until <= from {
         return Err(FieldErrors::one("until", codes::BEFORE_START));
     }

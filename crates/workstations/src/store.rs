@@ -527,6 +527,12 @@ pub async fn history(db: &Db, org: OrgId, ws: WorkstationId, limit: i64) -> DbRe
     ).bind(org).bind(ws).bind(limit).fetch_all(p).await?))
 }
 
+/// Whether there is such an organisation.
+pub async fn org_exists(db: &Db, org: OrgId) -> DbResult<bool> {
+    let row: Option<(OrgId,)> = db_run!(db, |p| sqlx::query_as("SELECT id FROM organisations WHERE id = $1").bind(org).fetch_optional(p).await?);
+    Ok(row.is_some())
+}
+
 /// Whether the organisation has the workstations service active (and the operator still offers it).
 pub async fn service_active(db: &Db, org: OrgId) -> DbResult<bool> {
     let row: Option<(String, bool)> = db_run!(db, |p| sqlx::query_as(

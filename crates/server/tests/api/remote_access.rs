@@ -904,3 +904,54 @@ both_engines!(the_pages_enrol_show_the_file_and_keep_what_was_typed, |app| async
     assert_eq!(employee.get(app.at(&format!("/orgs/{org}/vpn"))).send().await.unwrap().status(), 403);
     app
 });
+
+// ---------------------------------------------------------------------------------------------------------------
+// Found by the API fuzzer (api_v1::fuzzing_every_route…)
+
+both_engines!(a_gateways_handshake_times_outside_the_calendar_are_field_errors, |app| async move {
+    let org = app.org_id("r_lombar").await;
+    let admin = app.login("admin@regione.example").await;
+    let (net, token) = setup(&app, &admin, org, "10.8.0.0/19", None).await;
+    let employee = app.login("dipendente@regione.example").await;
+    let k = key();
+    let d = post(&app, &employee, &format!("/api/v1/orgs/{org}/vpn/devices"), json!({"name": "Portatile", "network_id": net, "public_key": k}), 201).await;
+    let id = d["id"].as_str().unwrap();
+    let report = |at: Value| json!({"peers": [{"public_key": k, "last_handshake": at, "rx_bytes": 1, "tx_bytes": 2}]});
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    // Year -9999 (a time the time library holds, PostgreSQL does not), before 1970, the last second of 9999, ten
+    // years ahead, and what does not fit an i64 at all.
+    for at in [json!(-377_705_116_800i64), json!(-1), json!(253_402_300_799i64), json!(now + 10 * 365 * 86_400), json!(i64::MIN)] {
+        let r = bare().post(app.at("/api/v1/gateway/status")).bearer_auth(&token).json(&report(at.clone())).send().await.unwrap();
+        assert_eq!(r.status(), 422, "{at}");
+        let e: Value = r.json().await.unwrap();
+        assert!(has_error(&e, "peers[0].last_handshake", "out-of-range"), "{at}: {e}");
+    }
+    let d = get(&app, &employee, &format!("/api/v1/orgs/{org}/vpn/devices/{id}"), 200).await;
+    assert!(d["last_handshake_at"].is_null() && d["rx_bytes"] == 0, "nothing stored: {d}");
+    // A handshake a little ahead of the server's clock (the gateway's runs fast) is taken as it is.
+    let r = bare().post(app.at("/api/v1/gateway/status")).bearer_auth(&token).json(&report(json!(now + 60))).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let d = get(&app, &employee, &format!("/api/v1/orgs/{org}/vpn/devices/{id}"), 200).await;
+    assert_eq!((d["connected"].as_bool(), d["rx_bytes"].as_i64()), (Some(true), Some(1)), "{d}");
+    // The status page and the metrics still read every device.
+    get(&app, &admin, &format!("/api/v1/orgs/{org}/vpn/status"), 200).await;
+    assert_eq!(bare().get(app.at("/metrics")).send().await.unwrap().status(), 200);
+    app
+});
+
+both_engines!(a_network_for_an_organisation_that_does_not_exist_is_404, |app| async move {
+    // The platform's operator may administer any organisation, but not one that is not there: the network would
+    // point at nothing (the database refuses the row).
+    let operator = app.login("operatore@aria.example").await;
+    let nowhere = uuid::Uuid::now_v7();
+    let before = head_seq(&app.db).await;
+    let body = json!({"name": "Rete", "ipv4_cidr": "10.8.0.0/19", "ipv6_cidr": null, "dns": []});
+    let (s, v, text) = send(&operator, "POST", app.at(&format!("/api/v1/orgs/{nowhere}/vpn/networks")), Some(body.clone())).await;
+    assert_eq!(s, 404, "{text}");
+    assert_eq!(v["code"], "not-found");
+    assert_eq!(head_seq(&app.db).await, before, "nothing audited");
+    // The same request for a real organisation goes through.
+    let org = app.org_id("arpa_lom").await;
+    post(&app, &operator, &format!("/api/v1/orgs/{org}/vpn/networks"), body, 201).await;
+    app
+});

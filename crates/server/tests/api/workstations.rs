@@ -896,3 +896,54 @@ both_engines!(the_pages_manage_import_and_book_in_italian_and_english, |app| asy
     assert_eq!(page(&sara, format!("{inv}/{wid}")).await.0, 403);
     app
 });
+
+// ---------------------------------------------------------------------------------------------------------------
+// Found by the API fuzzer (api_v1::fuzzing_every_route…): instants at the edge of what RFC 3339 can write
+
+both_engines!(instants_at_the_end_of_the_calendar_are_field_errors_not_crashes, |app| async move {
+    let org = app.org_id("r_lombar").await;
+    let admin = Api::new(&app, "admin@regione.example").await;
+    let sara = Api::new(&app, "dipendente@regione.example").await;
+    let ws = id(&create(&admin, org, json!({"hostname": "pool-edge", "address": "127.0.0.1"})).await);
+    let before = head_seq(&app.db).await;
+    // Year 9999 in UTC, 10000 once the offset is applied; the first day of year 0 a minute before UTC; 14 days
+    // after a start in the last days of 9999.
+    let late = "9999-12-31T23:45:00-01:00";
+    for (s, e, f) in [
+        (late, "9999-12-31T23:30:00Z", "starts_at"),
+        (rfc(tomorrow(9)).as_str(), late, "ends_at"),
+        ("0000-01-01T00:00:00+01:00", rfc(tomorrow(9)).as_str(), "starts_at"),
+    ] {
+        let p = sara.call("POST", &format!("/api/v1/orgs/{org}/workstations/{ws}/bookings"), Some(json!({"starts_at": s, "ends_at": e})), 422).await;
+        assert_eq!(field(&p, f).as_deref(), Some("out-of-range"), "{s}–{e}: {p}");
+    }
+    for (query, f) in [
+        ("from=9999-12-20T00:00:00Z", "from"),
+        ("from=9999-12-31T00:00:00Z&until=9999-12-31T23:00:00-05:00", "until"),
+        ("from=0000-01-01T00:00:00%2B01:00", "from"),
+    ] {
+        for path in [format!("/api/v1/orgs/{org}/workstations/bookings?{query}"), format!("/api/v1/orgs/{org}/workstations/{ws}/bookings?{query}")] {
+            let p = admin.call("GET", &path, None, 422).await;
+            assert_eq!(field(&p, f).as_deref(), Some("out-of-range"), "{path}: {p}");
+        }
+    }
+    // A window in the ordinary range still lists.
+    let q = format!("from={}&until={}", rfc(tomorrow(0)), rfc(tomorrow(0) + time::Duration::days(2)));
+    admin.call("GET", &format!("/api/v1/orgs/{org}/workstations/bookings?{}", q.replace('+', "%2B")), None, 200).await;
+    assert_eq!(head_seq(&app.db).await, before, "nothing booked, nothing audited");
+    app
+});
+
+both_engines!(an_organisation_that_does_not_exist_is_404_even_for_the_operator, |app| async move {
+    // Found by the API fuzzer next to the same question on the VPN: the operator, asking about an organisation
+    // that is not there, learns that it is not there (not that it lacks the service).
+    let operator = Api::new(&app, "operatore@aria.example").await;
+    let nowhere = uuid::Uuid::now_v7();
+    let p = operator.call("GET", &format!("/api/v1/orgs/{nowhere}/workstations"), None, 404).await;
+    assert_eq!(p["code"], "not-found");
+    operator.call("POST", &format!("/api/v1/orgs/{nowhere}/workstations"), Some(json!({"hostname": "pc-x", "address": "127.0.0.1"})), 404).await;
+    // An organisation without the service is still 403 to the operator.
+    let comune = app.org_id("c_b157").await;
+    operator.call("GET", &format!("/api/v1/orgs/{comune}/workstations"), None, 403).await;
+    app
+});
