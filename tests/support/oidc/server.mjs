@@ -22,6 +22,9 @@
 //                   map still signs in (dev interactions accept anything) but gets only `sub`.
 //   CLAIMS_IN_ID_TOKEN  "1" (default): scope claims go into the ID token as well as /me;
 //                   "0": spec-conformant, ID token carries only sub when an access token is issued.
+//   SIGNING_KEY_FILE  optional: a JWK file for the RS256 key; read when it exists, else generated
+//                   and written there, so that a suite starting many providers makes one key
+//                   (RSA generation is the slow part of a start on a loaded machine).
 //
 // Stdout, once ready (exactly one line, flushed):  oidc listening on http://127.0.0.1:PORT
 // The issuer is that URL (no trailing slash); discovery at /.well-known/openid-configuration.
@@ -86,6 +89,7 @@
 // ---------------------------------------------------------------------------------------
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 
 import Provider from 'oidc-provider';
@@ -124,8 +128,24 @@ async function findAccount(_ctx, sub) {
   };
 }
 
-const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: 'test-rs256', alg: 'RS256', use: 'sig' };
+function loadOrMakeKey(file) {
+  if (file) {
+    try {
+      return JSON.parse(readFileSync(file, 'utf8'));
+    } catch {
+      // missing or half-written by nobody (writes are atomic): make one below
+    }
+  }
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = privateKey.export({ format: 'jwk' });
+  if (file) {
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(jwk));
+    renameSync(tmp, file);
+  }
+  return jwk;
+}
+const signingKey = { ...loadOrMakeKey(env.SIGNING_KEY_FILE), kid: 'test-rs256', alg: 'RS256', use: 'sig' };
 
 const server = createServer();
 server.listen(port, '127.0.0.1', () => {

@@ -27,9 +27,26 @@ impl Idp {
         Self::start_with(app, accounts, &[]).await
     }
 
+    /// Starts the provider and reads its address. A start that prints nothing within a minute (seen once in CI on a
+    /// loaded two-core machine) is killed and tried once more; the second failure reports what the provider wrote
+    /// on stderr.
     async fn start_with(app: &TestApp, accounts: serde_json::Value, env: &[(&str, &str)]) -> Idp {
+        let mut last_err = String::new();
+        for _attempt in 0..2 {
+            match Self::try_start(app, &accounts, env).await {
+                Ok(idp) => return idp,
+                Err(e) => last_err = e,
+            }
+        }
+        panic!("the OpenID provider did not start twice: {last_err}");
+    }
+
+    async fn try_start(app: &TestApp, accounts: &serde_json::Value, env: &[(&str, &str)]) -> Result<Idp, String> {
         let script = std::env::var("AGILEKIT_TEST_OIDC")
             .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/support/oidc/server.mjs").to_owned());
+        let key_file = std::env::temp_dir().join("agilekit-test-oidc-signing-key.json");
+        let stderr_path = std::env::temp_dir().join(format!("agilekit-test-oidc-{}.log", uuid::Uuid::now_v7()));
+        let stderr_file = std::fs::File::create(&stderr_path).expect("a temporary file for the provider's stderr");
         let mut child = tokio::process::Command::new("node")
             .arg(&script)
             .env("PORT", "0")
@@ -37,21 +54,28 @@ impl Idp {
             .env("CLIENT_SECRET", CLIENT_SECRET)
             .env("REDIRECT_URI", app.at("/auth/oidc/callback"))
             .env("ACCOUNTS", accounts.to_string())
+            .env("SIGNING_KEY_FILE", &key_file)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr_file)
             .kill_on_drop(true)
             .spawn()
             .expect("node runs tests/support/oidc/server.mjs (npm ci there first)");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .expect("the provider starts within 30 s")
-            .expect("read the provider's stdout")
-            .expect("the provider prints its address");
+        let stderr = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
+        let line = match tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await {
+            Ok(Ok(Some(line))) => line,
+            Ok(Ok(None)) => return Err(format!("the provider exited without its address; stderr: {}", stderr())),
+            Ok(Err(e)) => return Err(format!("reading the provider's stdout: {e}")),
+            Err(_) => {
+                let _ = child.kill().await;
+                return Err(format!("no address within 60 s; stderr: {}", stderr()));
+            }
+        };
+        let _ = std::fs::remove_file(&stderr_path);
         let issuer = line.strip_prefix("oidc listening on ").expect("the documented first line").trim().to_owned();
-        Idp { issuer, _child: child }
+        Ok(Idp { issuer, _child: child })
     }
 
     /// Configures this provider in agilekit, as an administrator would.
