@@ -37,6 +37,7 @@ error-invalid = The data sent is not valid.
 error-conflict = This is not possible in the current state.
 error-already-reviewed = The request has already been reviewed.
 error-link-expired = The link is no longer valid: it expired or was already used.
+error-upstream = A service outside agilekit did not answer; try again later.
 error-quota = The available quota is used up.
 error-throttled = Too many attempts: please try again later.
 error-internal = Internal error: please try again in a few minutes.

@@ -37,6 +37,7 @@ error-invalid = I dati inviati non sono validi.
 error-conflict = L'operazione non è possibile nello stato attuale.
 error-already-reviewed = La richiesta è già stata esaminata.
 error-link-expired = Il link non è più valido: è scaduto o è già stato usato.
+error-upstream = Un servizio esterno ad agilekit non ha risposto; riprova più tardi.
 error-quota = La quota disponibile è esaurita.
 error-throttled = Troppi tentativi: riprova più tardi.
 error-internal = Errore interno: riprova tra qualche minuto.

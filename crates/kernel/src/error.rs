@@ -66,6 +66,10 @@ pub enum Error {
     Throttled { retry_after_secs: u64 },
     #[error("quota exhausted")]
     QuotaExhausted,
+    /// Something outside agilekit that the request needed did not answer or refused (a socket send, a remote
+    /// service): 502 with this code, not a 500, since nothing in agilekit is broken.
+    #[error("upstream failure: {0}")]
+    Upstream(&'static str),
     #[error(transparent)]
     Db(DbError),
     #[error("internal error: {0}")]
@@ -98,6 +102,7 @@ impl Error {
             Error::Conflict(c) => c,
             Error::Throttled { .. } => "too-many-attempts",
             Error::QuotaExhausted => "quota-exhausted",
+            Error::Upstream(c) => c,
             Error::Db(_) | Error::Internal(_) => "internal",
         }
     }

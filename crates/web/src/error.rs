@@ -15,6 +15,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
         Error::Conflict(_) | Error::QuotaExhausted => StatusCode::CONFLICT,
         Error::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Error::Upstream(_) => StatusCode::BAD_GATEWAY,
         Error::Db(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -56,6 +57,7 @@ impl From<Error> for PageError {
             Error::Conflict(_) => "error-conflict",
             Error::QuotaExhausted => "error-quota",
             Error::Throttled { .. } => "error-throttled",
+            Error::Upstream(_) => "error-upstream",
             Error::Db(_) | Error::Internal(_) => "error-internal",
         };
         PageError { status, message_key }
@@ -140,6 +142,7 @@ mod tests {
         assert_eq!(status_of(&Error::Invalid(FieldErrors::new())), StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(status_of(&Error::Throttled { retry_after_secs: 3 }), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(status_of(&Error::QuotaExhausted), StatusCode::CONFLICT);
+        assert_eq!(status_of(&Error::Upstream("wake-on-lan-failed")), StatusCode::BAD_GATEWAY);
         assert_eq!(status_of(&Error::Internal("x".into())), StatusCode::INTERNAL_SERVER_ERROR);
     }
 

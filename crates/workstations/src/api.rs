@@ -567,7 +567,8 @@ pub(crate) async fn probe_now(
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`no-mac`: the inventory has no MAC address for it", body = Problem, content_type = "application/problem+json")),
+        (status = 409, description = "`no-mac`: the inventory has no MAC address for it", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "`wake-on-lan-failed`: the packet could not be sent from this node", body = Problem, content_type = "application/problem+json")),
     security(("token" = []), ("session" = [])))]
 pub(crate) async fn wake(
     State(state): State<AppState>,

@@ -626,7 +626,10 @@ pub async fn wake(db: &Db, rt: &Runtime, actor: &Actor, p: &Principal, org: OrgI
     let r = store::get(db, org, id).await?.ok_or(Error::NotFound)?;
     may_use(db, &a, &r).await?;
     let mac = r.mac.as_deref().and_then(|m| crate::model::Mac::parse(m).ok()).ok_or(Error::Conflict("no-mac"))?;
-    handoff::wake(mac, rt.wol_target).await.map_err(|e| Error::Internal(format!("wake-on-lan: {e}")))?;
+    if let Err(e) = handoff::wake(mac, rt.wol_target).await {
+        tracing::warn!(error = %e, target = %rt.wol_target, "wake-on-lan packet not sent");
+        return Err(Error::Upstream("wake-on-lan-failed"));
+    }
     let mut tx = db.begin().await?;
     audit::record(&mut tx, actor, Change {
         org: Some(org), action: "workstation.wake", entity: "workstation", entity_id: id.to_string(),

@@ -703,6 +703,16 @@ both_engines!(a_node_with_guacamole_and_wake_on_lan_configured_hands_off_both, |
     assert_eq!(log.len(), 1);
     assert!(log[0].after_json.as_deref().is_some_and(|a| a.contains("00:1a:2b:00:00:01")));
     node.stop().await;
+
+    // A node whose Wake-on-LAN packet cannot leave (port 0: the kernel refuses the send) answers 502 with a stable
+    // code, not a 500, and records no wake.
+    cfg.workstations.wol_target = "127.0.0.1:0".into();
+    let broken = agilekit_server::start(&cfg, app.db.clone()).await.unwrap();
+    let sara = Api::new(&app, "dipendente@regione.example").await.on(&broken.url());
+    let p = sara.call("POST", &format!("{base}/wake"), None, 502).await;
+    assert_eq!(p["code"], "wake-on-lan-failed");
+    assert_eq!(audited(&app.db, org, "workstation.wake", None).await.len(), 1, "the failed wake is not audited");
+    broken.stop().await;
     app
 });
 
