@@ -7,10 +7,8 @@
 // note), once more without JavaScript.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { A11yLog, engines, launchBrowser, login, newPage, setLang, startServer, submitForm } from './support.mjs';
+import { engines, launchBrowser, startServer, submitForm, sweeps } from './support.mjs';
 
-const LANGS = ['it', 'en'];
-const LOCALE = { it: 'it-IT', en: 'en-GB' };
 /** Requesters by language: two employees of Regione Lombardia, so that each sweep starts with no tickets. */
 const REQUESTER = { it: 'dipendente@regione.example', en: 'valutatore@regione.example' };
 const AGENT = 'agente@regione.example';
@@ -26,31 +24,6 @@ after(async () => {
   await browser?.close();
 });
 
-/**
- * What axe does not look at: no translation key left untranslated, and on a page with errors, a summary whose
- * links lead to fields and every invalid field described by its error text.
- */
-async function pageProblems(page) {
-  return page.evaluate(() => {
-    const out = [];
-    const main = document.querySelector('main');
-    const raw = (main?.innerText ?? '').match(/(?<![\w.-])(?:hd|kb|field|form|error|orgs)-[a-z][a-z0-9_-]*[a-z0-9](?![\w.-])/g);
-    if (raw) out.push(`untranslated text: ${[...new Set(raw)].join(', ')}`);
-    for (const a of document.querySelectorAll('#error-summary a[href^="#"]')) {
-      const target = document.getElementById(decodeURIComponent(a.getAttribute('href').slice(1)));
-      if (!target) out.push(`the error summary's link ${a.getAttribute('href')} ("${a.textContent.trim()}") leads nowhere`);
-    }
-    const invalid = [...document.querySelectorAll('[aria-invalid="true"]')];
-    for (const el of invalid) {
-      const ids = (el.getAttribute('aria-describedby') ?? '').split(/\s+/).filter(Boolean);
-      const described = ids.some((id) => document.getElementById(id)?.classList.contains('invalid-feedback'));
-      if (!described) out.push(`#${el.id} is marked invalid but no error text describes it (aria-describedby="${ids.join(' ')}")`);
-    }
-    if (invalid.length && !document.getElementById('error-summary')) out.push('fields in error but no error summary at the top');
-    return out;
-  });
-}
-
 describe('engines', { concurrency: true }, () => {
   for (const engine of ENGINES) {
     const name = (what) => `[${engine.name}] ${what}`;
@@ -65,19 +38,9 @@ describe('engines', { concurrency: true }, () => {
       /** Regione Lombardia's id, from the requester's new-ticket form. */
       let org;
 
-      async function fresh(lang, options = {}) {
-        const page = await newPage(browser, { locale: LOCALE[lang], viewport: { width: 1280, height: 900 }, ...options });
-        page.setDefaultTimeout(20_000);
-        return page;
-      }
-
-      async function signedIn(email, lang, options = {}) {
-        const page = await fresh(lang, options);
-        const response = await login(page, url, email);
-        assert.ok(await page.isVisible('form[action="/logout"]'), `${email} is not signed in (${page.url()}, HTTP ${response?.status()})`);
-        await setLang(page, lang, { force: true });
-        return page;
-      }
+      const { signedIn, sweepBoth, go, send, follow } = sweeps({
+        browser: () => browser, url: () => url, keys: ['hd', 'kb'],
+      });
 
       before(async () => {
         server = await startServer({ engine });
@@ -108,77 +71,6 @@ describe('engines', { concurrency: true }, () => {
       after(async () => {
         await server?.stop();
       });
-
-      // -------------------------------------------------------------------------------------------------------------
-      // Sweeps: as in remote.test.mjs, one person per language, every problem recorded in a log.
-
-      async function sweepBoth(t, sweep, { email: who } = {}) {
-        const logs = await Promise.all(LANGS.map(async (lang) => {
-          const email = typeof who === 'function' ? who(lang) : who;
-          const log = new A11yLog();
-          let page;
-          await log.step(`[${lang}] ${email ? `sign in as ${email}` : 'open a page'}`, async () => {
-            page = email ? await signedIn(email, lang) : await fresh(lang);
-          });
-          if (page) {
-            await sweep({ page, log, lang });
-            await page.context().close();
-          }
-          return log;
-        }));
-        const all = new A11yLog();
-        for (const l of logs) {
-          all.problems.push(...l.problems);
-          all.checked.push(...l.checked);
-          for (const note of l.notes) t.diagnostic(note);
-        }
-        t.diagnostic(`${all.checked.length} page states checked with axe`);
-        all.assertClean();
-      }
-
-      async function checkHere({ page, log, lang }, what, response, status) {
-        await log.check(page, `[${lang}] ${what}`, { response, status, lang });
-        if (status !== undefined && response && ![status].flat().includes(response.status())) {
-          const why = await page.locator('#error-summary, main [role=alert]').allTextContents();
-          if (why.length) log.problems.push(`[${lang}] ${what}: the page says: ${why.join(' | ').replace(/\s+/g, ' ')}`);
-        }
-        for (const p of await pageProblems(page)) log.problems.push(`[${lang}] ${what} (${page.url()}): ${p}`);
-      }
-
-      /** On a page with an error summary: each of its links takes the focus to its field (or into its group). */
-      async function summaryFocus(s, what) {
-        const hrefs = await s.page.$$eval('#error-summary a[href^="#"]', (as) => as.map((a) => a.getAttribute('href')));
-        for (const href of hrefs) {
-          await s.page.click(`#error-summary a[href="${href}"]`);
-          const ok = await s.page.evaluate((id) => {
-            const target = document.getElementById(id);
-            return !!target && (document.activeElement === target || target.contains(document.activeElement));
-          }, decodeURIComponent(href.slice(1)));
-          if (!ok) s.log.problems.push(`[${s.lang}] ${what} (${s.page.url()}): the error summary's link ${href} does not move the focus to its field`);
-        }
-      }
-
-      async function go(s, what, path, status = 200) {
-        await s.log.step(`[${s.lang}] ${what}: open ${path}`, async () => {
-          const response = await s.page.goto(url + path);
-          await checkHere(s, what, response, status);
-        }, s.page);
-      }
-
-      async function send(s, what, form, fields, status = 200) {
-        await s.log.step(`[${s.lang}] ${what}: submit ${form}`, async () => {
-          const response = await submitForm(s.page, form, fields);
-          await checkHere(s, what, response, status);
-          if (response?.status() === 422) await summaryFocus(s, what);
-        }, s.page);
-      }
-
-      async function follow(s, what, link, status = 200) {
-        await s.log.step(`[${s.lang}] ${what}: follow ${link}`, async () => {
-          const [response] = await Promise.all([s.page.waitForNavigation(), s.page.locator(link).first().click()]);
-          await checkHere(s, what, response, status);
-        }, s.page);
-      }
 
       const step = (s, what, fn) => s.log.step(`[${s.lang}] ${what}`, fn, s.page);
 

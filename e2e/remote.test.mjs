@@ -9,11 +9,9 @@ import assert from 'node:assert/strict';
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import {
-  A11yLog, checkA11y, engines, launchBrowser, login, newPage, setLang, startServer, submitForm,
+  A11yLog, checkA11y, engines, launchBrowser, login, newPage, pageProblems, setLang, startServer, submitForm, sweeps,
 } from './support.mjs';
 
-const LANGS = ['it', 'en'];
-const LOCALE = { it: 'it-IT', en: 'en-GB' };
 
 const ENGINES = await engines();
 let browser;
@@ -54,34 +52,7 @@ function romeDay(n) {
 /** How a value travels in a form body (application/x-www-form-urlencoded). */
 const formEncoded = (v) => new URLSearchParams({ v }).toString().slice(2);
 
-/**
- * What axe does not look at, on every page checked: no translation key left untranslated, and on a page with
- * errors, a summary whose links lead to fields and every invalid field described by its error text.
- */
-async function pageProblems(page) {
-  return page.evaluate(() => {
-    const out = [];
-    const main = document.querySelector('main');
-    // A key looks like `vpn-label-name`: not part of a host name such as vpn-it.regione.example.
-    const raw = (main?.innerText ?? '').match(/(?<![\w.-])(?:vpn|ws|field|form|error|orgs)-[a-z][a-z0-9_-]*[a-z0-9](?![\w.-])/g);
-    if (raw) out.push(`untranslated text: ${[...new Set(raw)].join(', ')}`);
-    for (const a of document.querySelectorAll('#error-summary a[href^="#"]')) {
-      const target = document.getElementById(decodeURIComponent(a.getAttribute('href').slice(1)));
-      if (!target) out.push(`the error summary's link ${a.getAttribute('href')} ("${a.textContent.trim()}") leads nowhere`);
-    }
-    const invalid = [...document.querySelectorAll('[aria-invalid="true"]')];
-    for (const el of invalid) {
-      const ids = (el.getAttribute('aria-describedby') ?? '').split(/\s+/).filter(Boolean);
-      const described = ids.some((id) => document.getElementById(id)?.classList.contains('invalid-feedback'));
-      if (!described) out.push(`#${el.id} is marked invalid but no error text describes it (aria-describedby="${ids.join(' ')}")`);
-    }
-    if (invalid.length && !document.getElementById('error-summary')) out.push('fields in error but no error summary at the top');
-    for (const img of document.querySelectorAll('main img')) {
-      if (!img.complete || img.naturalWidth === 0) out.push(`image not shown: ${img.getAttribute('alt')}`);
-    }
-    return out;
-  });
-}
+const KEYS = ['vpn', 'ws'];
 
 test('[harness] the page checks find an untranslated key, a summary link to nowhere, an undescribed invalid field', async () => {
   const page = await newPage(browser);
@@ -90,7 +61,7 @@ test('[harness] the page checks find an untranslated key, a summary link to nowh
     + '<input id="f-name" aria-invalid="true" aria-describedby="f-name-hint"><small id="f-name-hint">x</small>'
     + '<input id="f-ok" aria-invalid="true" aria-describedby="f-ok-error"><div id="f-ok-error" class="invalid-feedback">no</div>'
     + '<p>vpn-it.regione.example is a host name, not a key</p></main></body></html>');
-  const problems = (await pageProblems(page)).join('\n');
+  const problems = (await pageProblems(page, KEYS)).join('\n');
   assert.match(problems, /untranslated text: vpn-title$/m);
   assert.match(problems, /#f-missing .* leads nowhere/);
   assert.match(problems, /#f-name is marked invalid but no error text/);
@@ -114,21 +85,9 @@ describe('engines', { concurrency: true }, () => {
       /** Organisation ids by IPA code (r_lombar, arpa_lom, arifl, c_b157, …). */
       const org = {};
 
-      /** A page in a fresh context whose browser asks for `lang`, 1280 px wide; an element that never comes fails in 20 s. */
-      async function fresh(lang, options = {}) {
-        const page = await newPage(browser, { locale: LOCALE[lang], viewport: { width: 1280, height: 900 }, ...options });
-        page.setDefaultTimeout(20_000);
-        return page;
-      }
-
-      /** Signed in as `email`, the shell switched to `lang` with the header button. */
-      async function signedIn(email, lang, options = {}) {
-        const page = await fresh(lang, options);
-        const response = await login(page, url, email);
-        assert.ok(await page.isVisible('form[action="/logout"]'), `${email} is not signed in (${page.url()}, HTTP ${response?.status()})`);
-        await setLang(page, lang, { force: true });
-        return page;
-      }
+      const { fresh, signedIn, sweepBoth, checkHere, go, openDetails, send, follow } = sweeps({
+        browser: () => browser, url: () => url, keys: KEYS,
+      });
 
       before(async () => {
         server = await startServer({ engine });
@@ -145,82 +104,6 @@ describe('engines', { concurrency: true }, () => {
       after(async () => {
         await server?.stop();
       });
-
-      // -------------------------------------------------------------------------------------------------------------
-      // axe on every page and state. A sweep runs as one person in one language and records every problem in its
-      // log (see A11yLog) instead of stopping; a test runs its sweep in both languages at once (separate contexts)
-      // and fails with the problems of both.
-
-      /**
-       * Runs `sweep(s)` for each language, each with its page and log; fails with every problem found, and
-       * reports the log's notes (what could not be checked here) as diagnostics of the test `t`.
-       */
-      async function sweepBoth(t, sweep, { email: who } = {}) {
-        const logs = await Promise.all(LANGS.map(async (lang) => {
-          const email = typeof who === 'function' ? who(lang) : who;
-          const log = new A11yLog();
-          let page;
-          await log.step(`[${lang}] ${email ? `sign in as ${email}` : 'open a page'}`, async () => {
-            page = email ? await signedIn(email, lang) : await fresh(lang);
-          });
-          if (page) {
-            await sweep({ page, log, lang });
-            await page.context().close();
-          }
-          return log;
-        }));
-        const all = new A11yLog();
-        for (const l of logs) {
-          all.problems.push(...l.problems);
-          all.checked.push(...l.checked);
-          for (const note of l.notes) t.diagnostic(note);
-        }
-        t.diagnostic(`${all.checked.length} page states checked with axe`);
-        all.assertClean();
-      }
-
-      /** axe and pageProblems on the page as it is now. */
-      async function checkHere({ page, log, lang }, what, response, status) {
-        await log.check(page, `[${lang}] ${what}`, { response, status, lang });
-        if (status !== undefined && response && ![status].flat().includes(response.status())) {
-          const why = await page.locator('#error-summary, main [role=alert]').allTextContents();
-          if (why.length) log.problems.push(`[${lang}] ${what}: the page says: ${why.join(' | ').replace(/\s+/g, ' ')}`);
-        }
-        for (const p of await pageProblems(page)) log.problems.push(`[${lang}] ${what} (${page.url()}): ${p}`);
-      }
-
-      /** Opens `path` and checks the page (a throw is recorded, not raised). */
-      async function go(s, what, path, status = 200) {
-        await s.log.step(`[${s.lang}] ${what}: open ${path}`, async () => {
-          const response = await s.page.goto(url + path);
-          await checkHere(s, what, response, status);
-        }, s.page);
-      }
-
-      /** Opens the <details> around `form` as a person would (a click on its summary), when it is closed. */
-      async function openDetails(page, form) {
-        const details = page.locator('details', { has: page.locator(form) });
-        if ((await details.count()) && !(await details.first().evaluate((d) => d.open))) {
-          await details.first().locator(':scope > summary').click();
-        }
-      }
-
-      /** Submits the form `form` with `fields` (see submitForm) and checks the page that comes back. */
-      async function send(s, what, form, fields, status = 200) {
-        await s.log.step(`[${s.lang}] ${what}: submit ${form}`, async () => {
-          await openDetails(s.page, form);
-          const response = await submitForm(s.page, form, fields);
-          await checkHere(s, what, response, status);
-        }, s.page);
-      }
-
-      /** Follows the link `link` and checks the page. */
-      async function follow(s, what, link, status = 200) {
-        await s.log.step(`[${s.lang}] ${what}: follow ${link}`, async () => {
-          const [response] = await Promise.all([s.page.waitForNavigation(), s.page.locator(link).first().click()]);
-          await checkHere(s, what, response, status);
-        }, s.page);
-      }
 
       /** Uploads `file` ({name, mimeType, buffer}) with the form `form` and checks the page. */
       async function upload(s, what, form, file, status = 200) {

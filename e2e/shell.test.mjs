@@ -6,11 +6,9 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import {
   A11yLog, PASSWORD, checkA11y, companyTaxCode, engines, launchBrowser, login, newPage, setLang, startServer,
-  submitForm, totpCode,
+  submitForm, sweeps, totpCode,
 } from './support.mjs';
 
-const LANGS = ['it', 'en'];
-const LOCALE = { it: 'it-IT', en: 'en-GB' };
 // Screenshots for a person to look at (AGILEKIT_E2E_SHOTS=1): layout problems axe cannot see.
 const SHOTS = process.env.AGILEKIT_E2E_SHOTS ? '/tmp/e2e-shots' : null;
 
@@ -53,21 +51,9 @@ describe('engines', { concurrency: true }, () => {
       /** Organisation ids by IPA code (r_lombar, arpa_lom, arifl, c_b157, …). */
       const org = {};
 
-      /** A page in a fresh context whose browser asks for `lang`, 1280 px wide; an element that never comes fails in 20 s. */
-      async function fresh(lang, options = {}) {
-        const page = await newPage(browser, { locale: LOCALE[lang], viewport: { width: 1280, height: 900 }, ...options });
-        page.setDefaultTimeout(20_000);
-        return page;
-      }
-
-      /** Signed in as `email`, the shell switched to `lang` with the header button. */
-      async function signedIn(email, lang) {
-        const page = await fresh(lang);
-        const response = await login(page, url, email);
-        assert.ok(await page.isVisible('form[action="/logout"]'), `${email} is not signed in (${page.url()}, HTTP ${response?.status()})`);
-        await setLang(page, lang, { force: true });
-        return page;
-      }
+      const { fresh, signedIn, sweepBoth, go, send, follow } = sweeps({
+        browser: () => browser, url: () => url, keys: ['account', 'admin', 'audit', 'join', 'login', 'oidc', 'nav', 'home', 'service', 'label'], homeCheck: true,
+      });
 
       before(async () => {
         server = await startServer({ engine });
@@ -84,64 +70,6 @@ describe('engines', { concurrency: true }, () => {
       after(async () => {
         await server?.stop();
       });
-
-      // -------------------------------------------------------------------------------------------------
-      // axe on every page and state. A sweep runs as one role in one language and records every problem
-      // in its log (see A11yLog) instead of stopping; a test runs its sweep in both languages at once
-      // (separate contexts) and fails with the problems of both.
-
-      /**
-       * Runs `sweep(s)` for each language, each with its page and log; fails with every problem found, and
-       * reports the log's notes (what could not be checked here) as diagnostics of the test `t`.
-       */
-      async function sweepBoth(t, sweep, { email: who } = {}) {
-        const logs = await Promise.all(LANGS.map(async (lang) => {
-          const email = typeof who === 'function' ? who(lang) : who;
-          const log = new A11yLog();
-          let page;
-          await log.step(`[${lang}] ${email ? `sign in as ${email}` : 'open a page'}`, async () => {
-            page = email ? await signedIn(email, lang) : await fresh(lang);
-          });
-          if (page) {
-            if (email) await log.check(page, `[${lang}] home, signed in`, { lang });
-            await sweep({ page, log, lang });
-            await page.context().close();
-          }
-          return log;
-        }));
-        const all = new A11yLog();
-        for (const l of logs) {
-          all.problems.push(...l.problems);
-          all.checked.push(...l.checked);
-          for (const note of l.notes) t.diagnostic(note);
-        }
-        t.diagnostic(`${all.checked.length} page states checked with axe`);
-        all.assertClean();
-      }
-
-      /** Opens `path` and checks the page (a throw is recorded, not raised). */
-      async function go({ page, log, lang }, what, path, status = 200) {
-        await log.step(`[${lang}] ${what}: open ${path}`, async () => {
-          const response = await page.goto(url + path);
-          await log.check(page, `[${lang}] ${what}`, { response, status, lang });
-        }, page);
-      }
-
-      /** Submits the form `form` with `fields` (see submitForm) and checks the page that comes back. */
-      async function send({ page, log, lang }, what, form, fields, status = 200) {
-        await log.step(`[${lang}] ${what}: submit ${form}`, async () => {
-          const response = await submitForm(page, form, fields);
-          await log.check(page, `[${lang}] ${what}`, { response, status, lang });
-        }, page);
-      }
-
-      /** Follows the link `link` and checks the page. */
-      async function follow({ page, log, lang }, what, link, status = 200) {
-        await log.step(`[${lang}] ${what}: follow ${link}`, async () => {
-          const [response] = await Promise.all([page.waitForNavigation(), page.locator(link).first().click()]);
-          await log.check(page, `[${lang}] ${what}`, { response, status, lang });
-        }, page);
-      }
 
       test(name('axe: signed-out pages and their forms\' error and done states'), async (t) => {
         await sweepBoth(t, async (s) => {

@@ -440,3 +440,153 @@ export function companyTaxCode(first10) {
   const y = d.filter((_, i) => i % 2 === 1).map((v) => (2 * v > 9 ? 2 * v - 9 : 2 * v)).reduce((a, b) => a + b, 0);
   return first10 + ((10 - ((x + y) % 10)) % 10);
 }
+
+// ------------------------------------------------------------------------------------------------
+// Sweeps: every page and state of a suite checked in both languages
+
+export const LANGS = ['it', 'en'];
+export const LOCALE = { it: 'it-IT', en: 'en-GB' };
+
+/**
+ * What axe does not look at, on every page checked: no translation key left untranslated (a key starts with
+ * one of `keys` or the shell's prefixes; `vpn-it.regione.example` is a host name, not a key), an error summary
+ * whose links lead to fields, every invalid field described by its error text, and every image shown.
+ */
+export async function pageProblems(page, keys = []) {
+  return page.evaluate((prefixes) => {
+    const out = [];
+    const main = document.querySelector('main');
+    const key = new RegExp(`(?<![\\w.-])(?:${prefixes.join('|')})-[a-z][a-z0-9_-]*[a-z0-9](?![\\w.-])`, 'g');
+    const raw = (main?.innerText ?? '').match(key);
+    if (raw) out.push(`untranslated text: ${[...new Set(raw)].join(', ')}`);
+    for (const a of document.querySelectorAll('#error-summary a[href^="#"]')) {
+      const target = document.getElementById(decodeURIComponent(a.getAttribute('href').slice(1)));
+      if (!target) out.push(`the error summary's link ${a.getAttribute('href')} ("${a.textContent.trim()}") leads nowhere`);
+    }
+    const invalid = [...document.querySelectorAll('[aria-invalid="true"]')];
+    for (const el of invalid) {
+      const ids = (el.getAttribute('aria-describedby') ?? '').split(/\s+/).filter(Boolean);
+      const described = ids.some((id) => document.getElementById(id)?.classList.contains('invalid-feedback'));
+      if (!described) out.push(`#${el.id} is marked invalid but no error text describes it (aria-describedby="${ids.join(' ')}")`);
+    }
+    if (invalid.length && !document.getElementById('error-summary')) out.push('fields in error but no error summary at the top');
+    for (const img of document.querySelectorAll('main img')) {
+      if (!img.complete || img.naturalWidth === 0) out.push(`image not shown: ${img.getAttribute('alt')}`);
+    }
+    return out;
+  }, ['field', 'form', 'error', 'orgs', ...keys]);
+}
+
+/**
+ * The steps a suite's sweeps are made of, bound to one server and browser. `browser` and `url` are functions,
+ * since both are known only once the suite's `before` has run. `keys`: the prefixes of the suite's translation keys
+ * (for pageProblems). `homeCheck`: a signed-in sweep starts by checking the home page.
+ *
+ * A sweep runs as one person in one language and records every problem in its log (A11yLog) instead of stopping;
+ * `sweepBoth` runs a sweep in both languages at once (separate contexts) and fails with the problems of both.
+ * Each step takes `s` = { page, log, lang }.
+ */
+export function sweeps({ browser, url, keys = [], homeCheck = false }) {
+  /** A page in a fresh context whose browser asks for `lang`, 1280 px wide; an element that never comes fails in 20 s. */
+  async function fresh(lang, options = {}) {
+    const page = await newPage(browser(), { locale: LOCALE[lang], viewport: { width: 1280, height: 900 }, ...options });
+    page.setDefaultTimeout(20_000);
+    return page;
+  }
+
+  /** Signed in as `email`, the shell switched to `lang` with the header button. */
+  async function signedIn(email, lang, options = {}) {
+    const page = await fresh(lang, options);
+    const response = await login(page, url(), email);
+    if (!(await page.isVisible('form[action="/logout"]'))) {
+      throw new Error(`${email} is not signed in (${page.url()}, HTTP ${response?.status()})`);
+    }
+    await setLang(page, lang, { force: true });
+    return page;
+  }
+
+  /** Runs `sweep(s)` for each language; fails with every problem found and reports the logs' notes on `t`. */
+  async function sweepBoth(t, sweep, { email: who } = {}) {
+    const logs = await Promise.all(LANGS.map(async (lang) => {
+      const email = typeof who === 'function' ? who(lang) : who;
+      const log = new A11yLog();
+      let page;
+      await log.step(`[${lang}] ${email ? `sign in as ${email}` : 'open a page'}`, async () => {
+        page = email ? await signedIn(email, lang) : await fresh(lang);
+      });
+      if (page) {
+        if (email && homeCheck) await log.check(page, `[${lang}] home, signed in`, { lang });
+        await sweep({ page, log, lang });
+        await page.context().close();
+      }
+      return log;
+    }));
+    const all = new A11yLog();
+    for (const l of logs) {
+      all.problems.push(...l.problems);
+      all.checked.push(...l.checked);
+      for (const note of l.notes) t.diagnostic(note);
+    }
+    t.diagnostic(`${all.checked.length} page states checked with axe`);
+    all.assertClean();
+  }
+
+  /** axe and pageProblems on the page as it is now; an unexpected status is reported with what the page says. */
+  async function checkHere({ page, log, lang }, what, response, status) {
+    await log.check(page, `[${lang}] ${what}`, { response, status, lang });
+    if (status !== undefined && response && ![status].flat().includes(response.status())) {
+      const why = await page.locator('#error-summary, main [role=alert]').allTextContents();
+      if (why.length) log.problems.push(`[${lang}] ${what}: the page says: ${why.join(' | ').replace(/\s+/g, ' ')}`);
+    }
+    for (const p of await pageProblems(page, keys)) log.problems.push(`[${lang}] ${what} (${page.url()}): ${p}`);
+  }
+
+  /** On a page with an error summary: each of its links takes the focus to its field (or into its group). */
+  async function summaryFocus(s, what) {
+    const hrefs = await s.page.$$eval('#error-summary a[href^="#"]', (as) => as.map((a) => a.getAttribute('href')));
+    for (const href of hrefs) {
+      await s.page.click(`#error-summary a[href="${href}"]`);
+      const ok = await s.page.evaluate((id) => {
+        const target = document.getElementById(id);
+        return !!target && (document.activeElement === target || target.contains(document.activeElement));
+      }, decodeURIComponent(href.slice(1)));
+      if (!ok) s.log.problems.push(`[${s.lang}] ${what} (${s.page.url()}): the error summary's link ${href} does not move the focus to its field`);
+    }
+  }
+
+  /** Opens `path` and checks the page (a throw is recorded, not raised). */
+  async function go(s, what, path, status = 200) {
+    await s.log.step(`[${s.lang}] ${what}: open ${path}`, async () => {
+      const response = await s.page.goto(url() + path);
+      await checkHere(s, what, response, status);
+    }, s.page);
+  }
+
+  /** Opens the <details> around `form` as a person would (a click on its summary), when it is closed. */
+  async function openDetails(page, form) {
+    const details = page.locator('details', { has: page.locator(form) });
+    if ((await details.count()) && !(await details.first().evaluate((d) => d.open))) {
+      await details.first().locator(':scope > summary').click();
+    }
+  }
+
+  /** Submits the form `form` with `fields` (see submitForm) and checks the page that comes back; on 422, summaryFocus. */
+  async function send(s, what, form, fields, status = 200) {
+    await s.log.step(`[${s.lang}] ${what}: submit ${form}`, async () => {
+      await openDetails(s.page, form);
+      const response = await submitForm(s.page, form, fields);
+      await checkHere(s, what, response, status);
+      if (response?.status() === 422) await summaryFocus(s, what);
+    }, s.page);
+  }
+
+  /** Follows the link `link` and checks the page. */
+  async function follow(s, what, link, status = 200) {
+    await s.log.step(`[${s.lang}] ${what}: follow ${link}`, async () => {
+      const [response] = await Promise.all([s.page.waitForNavigation(), s.page.locator(link).first().click()]);
+      await checkHere(s, what, response, status);
+    }, s.page);
+  }
+
+  return { fresh, signedIn, sweepBoth, checkHere, summaryFocus, go, openDetails, send, follow };
+}

@@ -416,6 +416,8 @@ struct MembersPage {
     email: String,
     display_name: String,
     notice: Option<String>,
+    /// At the top when a member's grant failed: a link to that member's role list.
+    summary: Vec<SummaryItem>,
 }
 
 /// The roles this viewer may hand out here: `platform_admin` only in the operator, only by a platform admin.
@@ -448,7 +450,7 @@ async fn render_members(
     let list = identity::members(&state.db, org).await?;
     let ctx = PageCtx::build(state, rc).await;
     let offered = offered_roles(p, o.kind());
-    let members = list
+    let members: Vec<MemberView> = list
         .into_iter()
         .map(|(a, roles)| {
             let failed_here = typed.grant_for == Some(a.id);
@@ -480,7 +482,14 @@ async fn render_members(
             selected: if add_role.is_empty() { *r == Role::Employee } else { add_role == r.as_str() },
         })
         .collect();
-    // A grant's error shows beside that member; the add form's summary is for the add form only.
+    // A grant's error shows beside that member, with a summary at the top of the page that leads to it; the add
+    // form's summary is for the add form only.
+    let summary = members
+        .iter()
+        .filter_map(|m: &MemberView| {
+            m.grant_error.as_ref().map(|e| SummaryItem { anchor: format!("grant-{}", m.id), text: format!("{}: {e}", m.name) })
+        })
+        .collect();
     let errors = if typed.grant_for.is_some() { FieldErrors::new() } else { errors };
     let notice = notice(&ctx, notice_code);
     Ok(MembersPage {
@@ -494,6 +503,7 @@ async fn render_members(
         email: typed.add.email,
         display_name: typed.add.display_name,
         notice,
+        summary,
     })
 }
 
