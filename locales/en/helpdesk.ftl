@@ -92,3 +92,8 @@ hd-notice-assign = Assignment changed.
 hd-notice-priority = Priority changed.
 hd-notice-escalate = Ticket sent to the service centre's second level.
 field-transition = This change of state is not allowed now
+
+# Full-text search of the queue (issue 5, search)
+hd-search-label = Search tickets
+hd-search-help = Words of the subject or of the messages, internal notes included; all of them must appear.
+hd-count-more = More than { $n } tickets with these filters

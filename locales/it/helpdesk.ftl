@@ -92,3 +92,8 @@ hd-notice-assign = Assegnazione aggiornata.
 hd-notice-priority = Priorità aggiornata.
 hd-notice-escalate = Richiesta inoltrata al secondo livello del centro servizi.
 field-transition = Questo passaggio di stato non è consentito ora
+
+# Full-text search of the queue (issue 5, search)
+hd-search-label = Cerca nelle richieste
+hd-search-help = Parole dell’oggetto o dei messaggi, note interne comprese; tutte devono comparire.
+hd-count-more = Più di { $n } richieste con questi filtri

@@ -6,12 +6,26 @@ pub mod sla;
 
 pub mod api;
 pub mod model;
+pub mod search;
 pub mod service;
+/// Per-organisation SLA policy, business calendar and warning threshold; SLA warnings and breaches by job;
+/// canned responses (and their API and pages).
+pub mod settings;
+pub mod sla_jobs;
+pub mod canned;
+pub mod settings_api;
+pub mod settings_web;
 pub mod store;
+/// Help desk mail: inbound messages (IMAP poller, delivery endpoint) threaded onto tickets; outgoing threading.
+pub mod inbound;
 pub mod web;
 
 /// The knowledge base: articles per organisation and operator-wide, full-text search, suggestions, feedback.
 pub mod kb;
+
+/// The satisfaction survey after resolution, and the agents' reports (volume, backlog, SLA, satisfaction; CSV).
+pub mod reports;
+pub mod survey;
 
 use agilekit_web::{AppState, Domain, ServicePages};
 use axum::Router;
@@ -20,8 +34,12 @@ use axum::Router;
 pub fn domain() -> Domain {
     let mut openapi = <api::ApiDoc as utoipa::OpenApi>::openapi();
     openapi.merge(<kb::api::ApiDoc as utoipa::OpenApi>::openapi());
+    openapi.merge(<inbound::api::ApiDoc as utoipa::OpenApi>::openapi());
+    openapi.merge(<settings_api::ApiDoc as utoipa::OpenApi>::openapi());
+    openapi.merge(<survey::ApiDoc as utoipa::OpenApi>::openapi());
+    openapi.merge(<reports::ApiDoc as utoipa::OpenApi>::openapi());
     Domain {
-        router: Router::<AppState>::new().merge(api::router()).merge(web::router()).merge(kb::router()),
+        router: Router::<AppState>::new().merge(api::router()).merge(web::router()).merge(kb::router()).merge(inbound::api::router()).merge(settings_api::router()).merge(settings_web::router()).merge(survey::router()).merge(reports::router()),
         openapi,
         pages: vec![ServicePages { service: "helpdesk", mine: "/helpdesk", admin: "/orgs/{org}/helpdesk" }],
     }

@@ -104,6 +104,8 @@ pub struct TicketDetail {
     /// What the caller may do here: `agent` (the organisation's agents and admins), `operator` (the operator's
     /// second level, on an escalated ticket) or `requester`.
     pub role: String,
+    /// The requester's satisfaction answer, once given (see [`crate::survey`]).
+    pub satisfaction: Option<crate::survey::Satisfaction>,
 }
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -187,6 +189,10 @@ pub struct ListQuery {
     pub queue: Option<String>,
     /// `true`: only the tickets the caller opened.
     pub mine: Option<String>,
+    /// Full-text search of the subject and the messages, internal notes included: agents only (403 otherwise).
+    /// Plain words, all of which must match (Italian stemming on PostgreSQL, word prefixes on SQLite); at most 200
+    /// characters.
+    pub q: Option<String>,
     /// The `next` of the previous page.
     pub after: Option<String>,
     /// 1..=100, default 25.
@@ -201,11 +207,16 @@ pub struct Count {
 // ---------------------------------------------------------------------------------------------------------------
 // Settings
 
-/// The organisation's SLA targets and business calendar. For now every organisation has the defaults (Monday to
-/// Friday 9–13 and 14–18, national holidays, no patron's day; targets per priority from `Policy::default`):
-/// stored per-organisation settings are still to come.
-fn settings(_org: OrgId) -> (Policy, BusinessCalendar) {
-    (Policy::default(), BusinessCalendar::default())
+/// The organisation's SLA targets and business calendar as its admins set them (`crate::settings`; the defaults,
+/// Monday to Friday 9–13 and 14–18 with `Policy::default`, until they do), read afresh in the caller's transaction.
+async fn settings(tx: &mut Tx, org: OrgId) -> Result<(Policy, BusinessCalendar)> {
+    let s = crate::settings::load_in(tx, org).await?;
+    Ok((s.policy, s.calendar))
+}
+
+/// The organisation's business calendar, to show a ticket's clocks.
+async fn calendar(db: &Db, org: OrgId) -> Result<BusinessCalendar> {
+    Ok(crate::settings::load(db, org).await?.calendar)
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -325,8 +336,7 @@ fn clock_view(c: &Clock, now: OffsetDateTime, cal: &BusinessCalendar) -> ClockVi
     }
 }
 
-fn view(t: &TicketRow, now: OffsetDateTime) -> Ticket {
-    let (_, cal) = settings(t.org_id);
+fn view(t: &TicketRow, now: OffsetDateTime, cal: &BusinessCalendar) -> Ticket {
     Ticket {
         id: t.id,
         org_id: t.org_id,
@@ -347,8 +357,8 @@ fn view(t: &TicketRow, now: OffsetDateTime) -> Ticket {
         first_response_at: t.first_response_at,
         resolved_at: t.resolved_at,
         sla: SlaView {
-            first_response: clock_view(&first_response(t), now, &cal),
-            resolution: clock_view(&resolution(t), now, &cal),
+            first_response: clock_view(&first_response(t), now, cal),
+            resolution: clock_view(&resolution(t), now, cal),
         },
     }
 }
@@ -383,10 +393,11 @@ async fn detail(db: &Db, t: &TicketRow, a: Access, now: OffsetDateTime) -> Resul
         Vec::new()
     };
     Ok(TicketDetail {
-        ticket: view(t, now),
+        ticket: view(t, now, &calendar(db, t.org_id).await?),
         messages: messages.into_iter().map(message_view).collect(),
         watchers,
         role: a.name().to_owned(),
+        satisfaction: crate::survey::of_ticket(db, t).await?,
     })
 }
 
@@ -426,6 +437,17 @@ fn parse_filter(p: &Principal, q: &ListQuery, errors: &mut FieldErrors) -> Filte
     f.tag = match q.tag.as_deref() {
         None | Some("") => None,
         Some(t) => parse_tags(errors, &[t.to_owned()]).and_then(|v| v.into_iter().next()),
+    };
+    f.search = match q.q.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(s) if s.chars().count() > crate::search::MAX_CHARS => {
+            errors.add("q", "too-long");
+            None
+        }
+        Some(s) => Some(crate::search::Words::parse(s)).filter(|w| !w.is_empty()).or_else(|| {
+            errors.add("q", "format");
+            None
+        }),
     };
     match q.mine.as_deref() {
         None | Some("") | Some("false") => {}
@@ -476,7 +498,8 @@ async fn page_of(db: &Db, f: &Filter, after: Option<(OffsetDateTime, TicketId)>,
     rows.truncate(limit as usize);
     let next = if more { rows.last().map(encode_cursor) } else { None };
     let now = clock::now();
-    Ok(TicketPage { items: rows.iter().map(|t| view(t, now)).collect(), next })
+    let cals = crate::settings::Calendars::load(db, rows.iter().map(|t| t.org_id).collect()).await?;
+    Ok(TicketPage { items: rows.iter().map(|t| view(t, now, cals.of(t.org_id))).collect(), next })
 }
 
 /// The filter the caller may see of the organisation: the whole queue for its agents and admins, their own tickets
@@ -485,6 +508,9 @@ fn scope(p: &Principal, org: OrgId, mut f: Filter) -> Result<Filter> {
     f.org = Some(org);
     if is_staff(p, org) {
         Ok(f)
+    } else if p.is_member(org) && f.search.is_some() {
+        // Search reads internal notes: agents only.
+        Err(Error::Forbidden)
     } else if p.is_member(org) {
         f.requester = Some(p.id());
         Ok(f)
@@ -510,6 +536,16 @@ pub async fn count(db: &Db, p: &Principal, org: OrgId, q: &ListQuery) -> Result<
     Ok(Count { count: store::count(db, &f).await? })
 }
 
+/// As [`count`], counting no further than `cap` + 1: for the queue page, which shows "more than `cap`" rather than
+/// read a whole large queue on every page.
+pub async fn count_upto(db: &Db, p: &Principal, org: OrgId, q: &ListQuery, cap: i64) -> Result<Count> {
+    let mut errors = FieldErrors::new();
+    let f = parse_filter(p, q, &mut errors);
+    let f = scope(p, org, f)?;
+    errors.into_result()?;
+    Ok(Count { count: store::count_upto(db, &f, cap).await? })
+}
+
 /// The operator's second-level queue: escalated tickets of every organisation, for the operator's agents.
 pub async fn escalated(db: &Db, p: &Principal, q: &ListQuery) -> Result<TicketPage> {
     if !is_operator_agent(db, p).await? {
@@ -533,6 +569,11 @@ fn message_id() -> String {
 }
 
 async fn add_message(tx: &mut Tx, t: &TicketRow, author: Option<AccountId>, kind: MessageKind, body: &str, now: OffsetDateTime) -> Result<MessageId> {
+    add_message_with(tx, t, author, kind, body, now, message_id()).await
+}
+
+/// As `add_message`, stored with the given Message-ID (an inbound mail's own, for threading and idempotence).
+async fn add_message_with(tx: &mut Tx, t: &TicketRow, author: Option<AccountId>, kind: MessageKind, body: &str, now: OffsetDateTime, message_id: String) -> Result<MessageId> {
     let id = MessageId::new();
     store::insert_message(tx, &MessageRow {
         id,
@@ -541,7 +582,7 @@ async fn add_message(tx: &mut Tx, t: &TicketRow, author: Option<AccountId>, kind
         author_id: author,
         kind: kind.as_str().to_owned(),
         body: body.to_owned(),
-        message_id: message_id(),
+        message_id,
         created_at: now,
         author_name: None,
     })
@@ -570,7 +611,15 @@ async fn audit_change(tx: &mut Tx, actor: &Actor, action: &str, before: Option<&
 /// Tells the watchers and (when `requester`) the requester, through the outbox, in the same transaction as the
 /// change.
 async fn notify(tx: &mut Tx, t: &TicketRow, what: &str, requester: bool) -> Result<()> {
-    let subject = format!("[{}] {}", reference(t.number), t.subject);
+    notify_thread(tx, t, what, requester, None).await
+}
+
+/// As `notify`, in the ticket's mail thread (crate::inbound::threading): the subject carries the ticket tag, the
+/// mails answer the thread's stored Message-IDs and, when `own` is the Message-ID of the message just stored, are
+/// sent with it.
+async fn notify_thread(tx: &mut Tx, t: &TicketRow, what: &str, requester: bool, own: Option<&str>) -> Result<()> {
+    let threading = crate::inbound::threading(tx, t.org_id, t.id, own).await?;
+    let subject = format!("{} {}", crate::inbound::tag(t.number), t.subject);
     let text = format!(
         "{what}\n\nTicket {} — {}\nStato / state: {}\n",
         reference(t.number),
@@ -582,13 +631,19 @@ async fn notify(tx: &mut Tx, t: &TicketRow, what: &str, requester: bool) -> Resu
         to.insert(0, t.requester_email.clone());
     }
     for to in to {
-        mail::queue(tx, Some(t.org_id), &Mail { to, subject: subject.clone(), text: text.clone() }).await?;
+        mail::queue_threaded(tx, Some(t.org_id), &Mail { to, subject: subject.clone(), text: text.clone() }, &threading).await?;
     }
     Ok(())
 }
 
 /// Opens a ticket for the caller in `org`: a member of an organisation with an active help-desk subscription.
 pub async fn open(db: &Db, p: &Principal, actor: &Actor, org: OrgId, input: &NewTicket, now: OffsetDateTime) -> Result<TicketDetail> {
+    open_with(db, p, actor, org, input, now, None).await
+}
+
+/// As [`open`]; with `inbound` (the Message-ID of the mail that opens it) the first message keeps that Message-ID
+/// and the requester gets an acknowledgement in the ticket's mail thread.
+pub(crate) async fn open_with(db: &Db, p: &Principal, actor: &Actor, org: OrgId, input: &NewTicket, now: OffsetDateTime, inbound: Option<String>) -> Result<TicketDetail> {
     match catalogue::entitlement(db, p.id(), org, Service::Helpdesk).await? {
         Ok(_) => {}
         Err(Denied::NotMember) => return Err(Error::NotFound),
@@ -612,7 +667,7 @@ pub async fn open(db: &Db, p: &Principal, actor: &Actor, org: OrgId, input: &New
     let (Some(category), Some(subject), Some(body)) = (category, subject, body) else {
         return Err(Error::Invalid(errors));
     };
-    let (policy, _) = settings(org);
+    let policy = crate::settings::load(db, org).await?.policy;
     let priority = Priority::Normal;
     let target = policy.target(priority);
     let mut tx = db.begin().await?;
@@ -650,8 +705,12 @@ pub async fn open(db: &Db, p: &Principal, actor: &Actor, org: OrgId, input: &New
     set_first_response(&mut t, &Clock::start(now, target.first_response));
     set_resolution(&mut t, &Clock::start(now, target.resolution));
     store::insert_ticket(&mut tx, &t).await?;
-    add_message(&mut tx, &t, Some(p.id()), MessageKind::Reply, &body, now).await?;
+    let by_mail = inbound.is_some();
+    add_message_with(&mut tx, &t, Some(p.id()), MessageKind::Reply, &body, now, inbound.unwrap_or_else(message_id)).await?;
     audit_change(&mut tx, actor, "helpdesk.ticket.open", None, &t).await?;
+    if by_mail {
+        notify_thread(&mut tx, &t, "Abbiamo ricevuto la sua richiesta / we have received your request.", true, None).await?;
+    }
     tx.commit().await?;
     detail(db, &t, Access::Requester, now).await
 }
@@ -691,6 +750,12 @@ fn reopen(t: &mut TicketRow, now: OffsetDateTime) -> Result<()> {
 /// is mailed; by the requester it takes a pending ticket back to open (the resolution clock runs again) and
 /// reopens one resolved in the last [`REOPEN_DAYS`] days.
 pub async fn reply(db: &Db, p: &Principal, actor: &Actor, org: OrgId, id: TicketId, input: &BodyInput, now: OffsetDateTime) -> Result<TicketDetail> {
+    reply_with(db, p, actor, org, id, input, now, None).await
+}
+
+/// As [`reply`]; with `inbound` the reply keeps that mail's Message-ID.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn reply_with(db: &Db, p: &Principal, actor: &Actor, org: OrgId, id: TicketId, input: &BodyInput, now: OffsetDateTime, inbound: Option<String>) -> Result<TicketDetail> {
     let now = clock::stamp(now);
     let mut errors = FieldErrors::new();
     let body = parse_body(&mut errors, "body", &input.body);
@@ -699,7 +764,7 @@ pub async fn reply(db: &Db, p: &Principal, actor: &Actor, org: OrgId, id: Ticket
     let Some(body) = body else { return Err(Error::Invalid(errors)) };
     let before = t.clone();
     let state = state_of(&t);
-    let (_, cal) = settings(org);
+    let (_, cal) = settings(&mut tx, org).await?;
     if a.is_agent() {
         if !state.is_active() {
             return Err(Error::Conflict("ticket-closed"));
@@ -723,9 +788,10 @@ pub async fn reply(db: &Db, p: &Principal, actor: &Actor, org: OrgId, id: Ticket
     }
     t.updated_at = now;
     store::update_ticket(&mut tx, &t).await?;
-    add_message(&mut tx, &t, Some(p.id()), MessageKind::Reply, &body, now).await?;
+    let own = inbound.unwrap_or_else(message_id);
+    add_message_with(&mut tx, &t, Some(p.id()), MessageKind::Reply, &body, now, own.clone()).await?;
     audit_change(&mut tx, actor, "helpdesk.ticket.reply", Some(&before), &t).await?;
-    notify(&mut tx, &t, &format!("Nuova risposta / new reply:\n\n{body}"), a.is_agent()).await?;
+    notify_thread(&mut tx, &t, &format!("Nuova risposta / new reply:\n\n{body}"), a.is_agent(), Some(&own)).await?;
     tx.commit().await?;
     detail(db, &t, a, now).await
 }
@@ -792,7 +858,8 @@ pub async fn set_state(db: &Db, p: &Principal, actor: &Actor, org: OrgId, id: Ti
     let Some(to) = to else {
         return Err(FieldErrors::one("state", if input.state.trim().is_empty() { "required" } else { "format" }));
     };
-    apply_state(&mut t, to, now)?.finish(&mut tx, actor, &t).await?;
+    let (_, cal) = settings(&mut tx, org).await?;
+    apply_state(&mut t, to, now, &cal)?.finish(&mut tx, actor, &t).await?;
     tx.commit().await?;
     detail(db, &t, a, now).await
 }
@@ -807,15 +874,17 @@ impl Pending {
     async fn finish(self, tx: &mut Tx, actor: &Actor, t: &TicketRow) -> Result<()> {
         store::update_ticket(tx, t).await?;
         audit_change(tx, actor, "helpdesk.ticket.state", Some(&self.before), t).await?;
+        if self.to == State::Resolved {
+            crate::survey::invite(tx, t).await?;
+        }
         let s = self.to.as_str();
         notify(tx, t, &format!("Il ticket è ora «{s}» / the ticket is now \"{s}\"."), true).await
     }
 }
 
-fn apply_state(t: &mut TicketRow, to: State, now: OffsetDateTime) -> Result<Pending> {
+fn apply_state(t: &mut TicketRow, to: State, now: OffsetDateTime, cal: &BusinessCalendar) -> Result<Pending> {
     let before = t.clone();
-    let (_, cal) = settings(t.org_id);
-    transition(t, to, now, &cal)?;
+    transition(t, to, now, cal)?;
     t.updated_at = now;
     Ok(Pending { before, to })
 }
@@ -870,7 +939,7 @@ pub async fn set_priority(db: &Db, p: &Principal, actor: &Actor, org: OrgId, id:
         return detail(db, &t, a, now).await;
     }
     let before = t.clone();
-    let (policy, cal) = settings(org);
+    let (policy, cal) = settings(&mut tx, org).await?;
     let target = policy.target(priority);
     let mut fr = first_response(&t);
     if !matches!(fr.state(), ClockState::Stopped { .. }) {
@@ -1025,7 +1094,7 @@ pub async fn merge(db: &Db, p: &Principal, actor: &Actor, org: OrgId, id: Ticket
         return Err(FieldErrors::one("state", "transition"));
     }
     let before = t.clone();
-    let (_, cal) = settings(org);
+    let (_, cal) = settings(&mut tx, org).await?;
     for (mut c, first) in [(first_response(&t), true), (resolution(&t), false)] {
         if !matches!(c.state(), ClockState::Stopped { .. }) {
             c.stop(now, &cal).map_err(sla_error)?;
@@ -1112,6 +1181,7 @@ pub async fn bulk(db: &Db, p: &Principal, actor: &Actor, org: OrgId, input: &Bul
     let mut order: Vec<(usize, TicketId)> = ids.into_iter().enumerate().filter_map(|(i, id)| id.map(|id| (i, id))).collect();
     order.sort_by_key(|(_, id)| *id);
     let mut tx = db.begin().await?;
+    let (_, cal) = settings(&mut tx, org).await?;
     let mut done = Vec::new();
     for (i, id) in order {
         let Some(mut t) = store::get_in(&mut tx, org, id).await? else {
@@ -1122,7 +1192,7 @@ pub async fn bulk(db: &Db, p: &Principal, actor: &Actor, org: OrgId, input: &Bul
             continue;
         }
         if let Some(to) = state {
-            match apply_state(&mut t, to, now) {
+            match apply_state(&mut t, to, now, &cal) {
                 Ok(pending) => pending.finish(&mut tx, actor, &t).await?,
                 Err(Error::Invalid(_)) => {
                     errors.add(&format!("ids[{i}]"), "transition");
@@ -1143,5 +1213,5 @@ pub async fn bulk(db: &Db, p: &Principal, actor: &Actor, org: OrgId, input: &Bul
     // Dropping the transaction without committing undoes every change made above.
     errors.into_result()?;
     tx.commit().await?;
-    Ok(done.iter().map(|t| view(t, now)).collect())
+    Ok(done.iter().map(|t| view(t, now, &cal)).collect())
 }

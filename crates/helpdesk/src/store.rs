@@ -85,7 +85,8 @@ pub async fn insert_ticket(tx: &mut Tx, t: &TicketRow) -> DbResult<()> {
         .bind(t.created_at).bind(t.updated_at).bind(t.first_response_at).bind(t.resolved_at)
         .execute(c).await?;
     });
-    Ok(())
+    // The SLA job's next look at the ticket's clocks, in the same transaction.
+    crate::sla_jobs::schedule(tx, t).await
 }
 
 /// Writes back everything a change may touch, in the ticket's own organisation.
@@ -104,7 +105,8 @@ pub async fn update_ticket(tx: &mut Tx, t: &TicketRow) -> DbResult<()> {
         .bind(t.rs_since).bind(t.rs_breached_at).bind(t.updated_at).bind(t.first_response_at).bind(t.resolved_at)
         .execute(c).await?;
     });
-    Ok(())
+    // The SLA job's next look at the ticket's clocks, in the same transaction.
+    crate::sla_jobs::schedule(tx, t).await
 }
 
 pub async fn get(db: &Db, org: OrgId, id: TicketId) -> DbResult<Option<TicketRow>> {
@@ -151,6 +153,8 @@ pub struct Filter {
     pub requester: Option<AccountId>,
     pub queue: Option<String>,
     pub tag: Option<String>,
+    /// Full-text search of the subject and the messages (agents only; see crate::search).
+    pub search: Option<crate::search::Words>,
 }
 
 /// A value bound to a queue query.
@@ -165,10 +169,14 @@ enum Bind {
 
 /// The WHERE clause of a queue query with only the filters given, so that each query the planner sees names the
 /// columns it filters on (PostgreSQL's generic plans cannot use an index through `$1 IS NULL OR …`).
-fn conditions(f: &Filter, binds: &mut Vec<Bind>) -> String {
+fn conditions(f: &Filter, engine: Engine, plan: SearchPlan, binds: &mut Vec<Bind>) -> String {
     let mut parts: Vec<String> = vec!["TRUE".into()];
+    // A SQLite search from its matches: the unary `+` keeps the planner off the queue indexes (it would walk one in
+    // order, checking every ticket against the matches, to spare the sort of a few).
+    let lookup = engine == Engine::Sqlite && plan == SearchPlan::Lookup && f.search.is_some();
     let mut add = |sql: &str, b: Bind, binds: &mut Vec<Bind>| {
         binds.push(b);
+        let sql = if lookup && sql.starts_with("t.") { format!("+{sql}") } else { sql.to_owned() };
         parts.push(sql.replace('?', &format!("${}", binds.len())));
     };
     if let Some(v) = f.org {
@@ -195,7 +203,92 @@ fn conditions(f: &Filter, binds: &mut Vec<Bind>) -> String {
     if let Some(v) = &f.tag {
         add("(' ' || t.tags || ' ') LIKE ?", Bind::Text(format!("% {v} %")), binds);
     }
+    if let Some(w) = &f.search {
+        match engine {
+            Engine::Postgres => add("t.search @@ plainto_tsquery('italian', ?)", Bind::Text(w.plain()), binds),
+            // One condition a word: a ticket matches when each word is in its subject or in one of its messages.
+            Engine::Sqlite => {
+                for (i, term) in w.fts5_each().into_iter().enumerate() {
+                    if i == 0 && plan == SearchPlan::Lookup {
+                        add(
+                            // By rowid: the planner always takes those lookups (by `t.id IN` it walked
+                            // a whole queue index checking ids).
+                            "t.rowid IN (SELECT t2.rowid FROM helpdesk_fts CROSS JOIN helpdesk_search_docs d
+                              ON d.seq = helpdesk_fts.rowid CROSS JOIN helpdesk_tickets t2 ON t2.id = d.ticket_id
+                              WHERE helpdesk_fts MATCH ?)",
+                            Bind::Text(term),
+                            binds,
+                        );
+                    } else {
+                        // CROSS JOIN: the ticket's few documents first, each then checked by the index (a seek
+                        // by rowid in each word's list), never the other way round.
+                        add(
+                            "EXISTS (SELECT 1 FROM helpdesk_search_docs d CROSS JOIN helpdesk_fts
+                              ON helpdesk_fts.rowid = d.seq WHERE d.ticket_id = t.id AND helpdesk_fts MATCH ?)",
+                            Bind::Text(term),
+                            binds,
+                        );
+                    }
+                }
+            }
+        }
+    }
     parts.join(" AND ")
+}
+
+/// How SQLite runs a search (PostgreSQL's planner chooses by itself, from the statistics of the words).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SearchPlan {
+    /// From the full-text matches of the rarest word: each ticket looked up, the rest checked, then sorted.
+    Lookup,
+    /// Along the queue's index in its order, each ticket checked against the index: the first page fills after a
+    /// few hundred tickets when every word is common, where the lookups would visit every match.
+    Scan,
+}
+
+/// A word matching at least this many documents (subjects and messages) is common.
+const COMMON_DOCS: i64 = 20_000;
+/// On PostgreSQL, a search matching at least this many tickets (of any organisation) walks the queue index.
+const PG_COMMON_ROWS: i64 = 2_000;
+
+/// The ORDER BY of a page: on PostgreSQL a search from its matches sorts an expression no index has, so that the
+/// planner takes the GIN index and sorts the few matches (same order).
+fn order_by(engine: Engine, plan: SearchPlan, f: &Filter) -> &'static str {
+    if engine == Engine::Postgres && plan == SearchPlan::Lookup && f.search.is_some() {
+        "ORDER BY (t.updated_at + interval '0 seconds') DESC, t.id DESC"
+    } else {
+        "ORDER BY t.updated_at DESC, t.id DESC"
+    }
+}
+
+/// The plan of a search on SQLite, and the filter with its words rarest first (the first one drives a lookup).
+/// Counting a word's matches stops at [`COMMON_DOCS`], so this costs little even for the most common words.
+async fn sqlite_plan(db: &Db, f: &Filter, exact_count: bool) -> DbResult<(SearchPlan, Filter)> {
+    let Some(w) = &f.search else { return Ok((SearchPlan::Lookup, f.clone())) };
+    if db.engine() == Engine::Postgres {
+        if exact_count {
+            return Ok((SearchPlan::Lookup, f.clone()));
+        }
+        // PostgreSQL's estimate for a word outside its most common ones is far too high for a rare word: it would
+        // walk the queue index for a page that never fills. Counted up to PG_COMMON_ROWS by the GIN index.
+        let (n,): (i64,) = db_run!(db, |p| sqlx::query_as(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM helpdesk_tickets t WHERE t.search @@ plainto_tsquery('italian', $1) LIMIT $2) x"
+        ).bind(w.plain()).bind(PG_COMMON_ROWS).fetch_one(p).await?);
+        return Ok((if n >= PG_COMMON_ROWS { SearchPlan::Scan } else { SearchPlan::Lookup }, f.clone()));
+    }
+    let mut counted = Vec::new();
+    for (word, term) in w.0.iter().zip(w.fts5_each()) {
+        let (n,): (i64,) = db_run!(db, |p| sqlx::query_as(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM helpdesk_fts WHERE helpdesk_fts MATCH $1 LIMIT $2)"
+        ).bind(term).bind(COMMON_DOCS).fetch_one(p).await?);
+        counted.push((n, word.clone()));
+    }
+    counted.sort();
+    let common = counted.first().is_some_and(|(n, _)| *n >= COMMON_DOCS);
+    let mut f = f.clone();
+    f.search = Some(crate::search::Words(counted.into_iter().map(|(_, w)| w).collect()));
+    // An exact count visits every match anyway: from the matches is then always the cheaper way.
+    Ok((if common && !exact_count { SearchPlan::Scan } else { SearchPlan::Lookup }, f))
 }
 
 macro_rules! bind_all {
@@ -217,23 +310,44 @@ macro_rules! bind_all {
 
 /// One page of a queue, newest change first, after the cursor (keyset: no OFFSET, whatever the depth).
 pub async fn page(db: &Db, f: &Filter, after: Option<(OffsetDateTime, TicketId)>, limit: i64) -> DbResult<Vec<TicketRow>> {
+    let (plan, f) = sqlite_plan(db, f, false).await?;
+    let f = &f;
     let mut binds = Vec::new();
-    let mut cond = conditions(f, &mut binds);
+    let mut cond = conditions(f, db.engine(), plan, &mut binds);
     if let Some((at, id)) = after {
         binds.push(Bind::Time(at));
         binds.push(Bind::Ticket(id));
         cond.push_str(&format!(" AND (t.updated_at, t.id) < (${}, ${})", binds.len() - 1, binds.len()));
     }
     binds.push(Bind::Int(limit));
-    let sql = format!("{SELECT} WHERE {cond} ORDER BY t.updated_at DESC, t.id DESC LIMIT ${}", binds.len());
+    let order = order_by(db.engine(), plan, f);
+    // SQLite: the tickets first, then their requesters (never the other way round, through the requester index).
+    let select = if db.engine() == Engine::Sqlite { SELECT.replace(" JOIN accounts a", " CROSS JOIN accounts a") } else { SELECT.to_owned() };
+    let sql = format!("{select} WHERE {cond} {order} LIMIT ${}", binds.len());
     Ok(db_run!(db, |p| bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), &binds).fetch_all(p).await?))
 }
 
 /// How many tickets match, counted apart from the page.
 pub async fn count(db: &Db, f: &Filter) -> DbResult<i64> {
+    let (plan, f) = sqlite_plan(db, f, true).await?;
+    let f = &f;
     let mut binds = Vec::new();
-    let cond = conditions(f, &mut binds);
+    let cond = conditions(f, db.engine(), plan, &mut binds);
     let sql = format!("SELECT COUNT(*) FROM helpdesk_tickets t WHERE {cond}");
+    let (n,): (i64,) = db_run!(db, |p| bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), &binds).fetch_one(p).await?);
+    Ok(n)
+}
+
+/// How many tickets match, counting no further than `cap` + 1 (for a page that shows "more than `cap`": an exact
+/// count of a large queue reads all of it).
+pub async fn count_upto(db: &Db, f: &Filter, cap: i64) -> DbResult<i64> {
+    let (plan, f) = sqlite_plan(db, f, false).await?;
+    let f = &f;
+    let mut binds = Vec::new();
+    let cond = conditions(f, db.engine(), plan, &mut binds);
+    binds.push(Bind::Int(cap + 1));
+    let order = if db.engine() == Engine::Postgres && plan == SearchPlan::Lookup && f.search.is_some() { order_by(db.engine(), plan, f) } else { "" };
+    let sql = format!("SELECT COUNT(*) FROM (SELECT 1 FROM helpdesk_tickets t WHERE {cond} {order} LIMIT ${}) x", binds.len());
     let (n,): (i64,) = db_run!(db, |p| bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), &binds).fetch_one(p).await?);
     Ok(n)
 }

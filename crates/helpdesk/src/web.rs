@@ -133,6 +133,9 @@ fn notice(ctx: &PageCtx, done: &str) -> Option<String> {
 struct Done {
     #[serde(default)]
     done: String,
+    /// On the ticket page: a canned response to insert in the reply box (crate::canned).
+    #[serde(default)]
+    canned: String,
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -147,6 +150,8 @@ struct MinePage {
     entitled: bool,
     is_staff: bool,
     tickets: Vec<Row>,
+    /// Resolved tickets of the requester awaiting a satisfaction answer.
+    surveys: Vec<crate::survey::Awaiting>,
     categories: Vec<Choice>,
     subject: String,
     body: String,
@@ -178,6 +183,7 @@ async fn render_mine(state: &AppState, rc: &RequestCtx, user: &CurrentUser, type
         entitled,
         is_staff,
         tickets: tickets.iter().map(|t| row(&ctx, t)).collect(),
+        surveys: crate::survey::prompts(&state.db, p, org).await,
         categories: choices(&ctx, "hd-cat-", cats, typed.category.as_str()),
         subject: typed.subject.clone(),
         body: typed.body.clone(),
@@ -223,6 +229,9 @@ struct QueueQuery {
     /// `me`: only mine.
     #[serde(default)]
     assignee: String,
+    /// Full-text search.
+    #[serde(default)]
+    q: String,
     #[serde(default)]
     after: String,
 }
@@ -234,14 +243,23 @@ struct QueuePage {
     org: OrgId,
     rows: Vec<Row>,
     count: i64,
+    /// More than `count` (the cap).
+    count_more: bool,
     states: Vec<Choice>,
     categories: Vec<Choice>,
     priorities: Vec<Choice>,
     only_mine: bool,
+    /// The search text as typed (shown back in the search box).
+    q: String,
     next_link: Option<String>,
     first_link: Option<String>,
     errors: FieldErrors,
 }
+
+/// The queue page counts this far (an exact count of a large queue reads all of it; the API's `/count` is exact);
+/// a search less far (on SQLite, counting the matches of a common word checks ticket after ticket).
+const COUNT_CAP: i64 = 1000;
+const SEARCH_COUNT_CAP: i64 = 100;
 
 fn opt(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_owned())
@@ -258,22 +276,24 @@ async fn queue(State(state): State<AppState>, SignedIn(user, rc): SignedIn, Path
         category: opt(&q.category),
         priority: opt(&q.priority),
         assignee: opt(&q.assignee),
+        q: opt(&q.q),
         after: opt(&q.after),
         ..Default::default()
     };
-    let (page, count, errors) = match (service::tickets(&state.db, p, org, &lq).await, service::count(&state.db, p, org, &lq).await) {
+    let cap = if lq.q.is_some() { SEARCH_COUNT_CAP } else { COUNT_CAP };
+    let (page, count, errors) = match (service::tickets(&state.db, p, org, &lq).await, service::count_upto(&state.db, p, org, &lq, cap).await) {
         (Ok(page), Ok(c)) => (page, c.count, FieldErrors::new()),
         (Err(Error::Invalid(errors)), _) | (_, Err(Error::Invalid(errors))) => {
             lq = ListQuery::default();
             let page = service::tickets(&state.db, p, org, &lq).await?;
-            let c = service::count(&state.db, p, org, &lq).await?;
+            let c = service::count_upto(&state.db, p, org, &lq, cap).await?;
             (page, c.count, errors)
         }
         (Err(e), _) | (_, Err(e)) => return Err(e.into()),
     };
     let filters = |after: Option<&str>| {
         let mut parts = vec![];
-        for (k, v) in [("state", &lq.state), ("category", &lq.category), ("priority", &lq.priority), ("assignee", &lq.assignee)] {
+        for (k, v) in [("state", &lq.state), ("category", &lq.category), ("priority", &lq.priority), ("assignee", &lq.assignee), ("q", &lq.q)] {
             if let Some(v) = v {
                 parts.push(format!("{k}={}", url_escape(v)));
             }
@@ -291,11 +311,13 @@ async fn queue(State(state): State<AppState>, SignedIn(user, rc): SignedIn, Path
     let page = QueuePage {
         org,
         rows: page.items.iter().map(|t| row(&ctx, t)).collect(),
-        count,
+        count: count.min(cap),
+        count_more: count > cap,
         states: choices(&ctx, "hd-state-", states, lq.state.as_deref().unwrap_or("")),
         categories: choices(&ctx, "hd-cat-", cats, lq.category.as_deref().unwrap_or("")),
         priorities: choices(&ctx, "hd-prio-", prios, lq.priority.as_deref().unwrap_or("")),
         only_mine: lq.assignee.as_deref() == Some("me"),
+        q: q.q.clone(),
         next_link,
         first_link,
         errors,
@@ -358,6 +380,10 @@ struct TicketPage {
     summary: Vec<SummaryItem>,
     notice: Option<String>,
     back: String,
+    /// The canned responses an agent may insert in the reply (crate::canned; helpdesk_canned_pick.html).
+    canned: Vec<crate::canned::Canned>,
+    /// The satisfaction answer and, for the requester of a resolved ticket, the invitation to give it.
+    survey: crate::survey::TicketBox,
 }
 
 /// A form of the ticket page that was refused: which one, what was typed, and why.
@@ -379,6 +405,7 @@ async fn render_ticket(
     let Refused { action: failed, typed, errors } = refused;
     let ctx = PageCtx::build(state, rc).await;
     let p = &user.principal;
+    let canned = crate::canned::for_ticket_page(&state.db, p, &d, "").await?.0;
     let org = d.ticket.org_id;
     let is_agent = d.role != "requester";
     let agents: Vec<(AccountId, String)> = if is_agent { service::agents(&state.db, p, org).await.unwrap_or_default() } else { Vec::new() };
@@ -432,6 +459,8 @@ async fn render_ticket(
         errors,
         notice: notice(&ctx, done),
         back: if d.role == "agent" { format!("/orgs/{org}/helpdesk") } else { "/helpdesk".to_owned() },
+        canned,
+        survey: crate::survey::TicketBox::of(&ctx, &d),
         ctx,
     })
 }
@@ -444,7 +473,10 @@ async fn ticket_page(
 ) -> Result<TicketPage, PageError> {
     let (org, id): (OrgId, TicketId) = (parse_id(&org)?, parse_id(&id)?);
     let d = service::ticket(&state.db, &user.principal, org, id).await?;
-    render_ticket(&state, &rc, &user, d, Refused::default(), &q.done).await
+    // `?canned=<id>` fills the reply box with that canned response (a GET form: no JavaScript needed).
+    let (_, prefill) = crate::canned::for_ticket_page(&state.db, &user.principal, &d, &q.canned).await?;
+    let refused = prefill.map(|typed| Refused { action: "reply".into(), typed, errors: FieldErrors::new() }).unwrap_or_default();
+    render_ticket(&state, &rc, &user, d, refused, &q.done).await
 }
 
 #[derive(Deserialize, Default)]

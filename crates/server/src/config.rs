@@ -30,6 +30,9 @@ pub struct Config {
     /// `[guacamole]`: an Apache Guacamole gateway (URL and `json-secret-key`) for browser links to workstations;
     /// optional.
     pub guacamole: agilekit_workstations::GuacamoleSettings,
+    /// `[helpdesk_mail]`: how often the help desk's IMAP mailboxes are polled (`poll_secs`), how many messages a
+    /// round takes (`batch`), how long one IMAP step may take (`timeout_secs`).
+    pub helpdesk_mail: agilekit_helpdesk::inbound::Settings,
 }
 
 impl Default for Config {
@@ -49,6 +52,7 @@ impl Default for Config {
             node_cache: true,
             workstations: Default::default(),
             guacamole: Default::default(),
+            helpdesk_mail: Default::default(),
         }
     }
 }
@@ -96,6 +100,7 @@ impl Config {
         if let Some(v) = env("WOL_TARGET") { c.workstations.wol_target = v; }
         if let Some(v) = env("GUACAMOLE_URL") { c.guacamole.url = v; }
         if let Some(v) = env("GUACAMOLE_SECRET_KEY") { c.guacamole.secret_key = v; }
+        if let Some(v) = env("HELPDESK_MAIL_POLL_SECS") { c.helpdesk_mail.poll_secs = v.parse().map_err(|_| anyhow::anyhow!("AGILEKIT_HELPDESK_MAIL_POLL_SECS: not a number"))?; }
         agilekit_workstations::Runtime::new(&c.workstations, &c.guacamole).map_err(|e| anyhow::anyhow!(e))?;
         Ok(c)
     }

@@ -60,6 +60,7 @@ pub async fn start(cfg: &Config, db: Db) -> anyhow::Result<Running> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr()?;
     let public_url = if cfg.public_url.is_empty() { format!("http://{addr}") } else { cfg.public_url.clone() };
+    agilekit_helpdesk::survey::set_public_url(&public_url);
     let workstations = agilekit_workstations::Runtime::new(&cfg.workstations, &cfg.guacamole).map_err(|e| anyhow::anyhow!(e))?;
     let ws_probe_settings = workstations.probe.clone();
     let domains = domains(workstations);
@@ -93,6 +94,7 @@ pub async fn start(cfg: &Config, db: Db) -> anyhow::Result<Running> {
 
     let mut worker = jobs::Worker::new(db.clone());
     worker.handle(mail::JOB_KIND, mail::handler(cfg.smtp.clone()));
+    worker.handle(agilekit_helpdesk::sla_jobs::JOB_KIND, agilekit_helpdesk::sla_jobs::handler(db.clone()));
     worker.base_backoff = Duration::from_secs(cfg.job_backoff_secs.max(1));
     let jobs_task = tokio::spawn(worker.run(rx.clone()));
     let listener = tokio::spawn(agilekit_kernel::cache::listen(db.clone(), cache, rx.clone()));
@@ -117,7 +119,10 @@ pub async fn start(cfg: &Config, db: Db) -> anyhow::Result<Running> {
     // Remote workstations: the scheduled reachability probe (TCP connect to each one's port).
     let ws_probe = tokio::spawn(agilekit_workstations::probe::run(db.clone(), ws_probe_settings, rx.clone()));
 
-    Ok(Running { addr, db, shutdown: tx, tasks: vec![http, jobs_task, sweeper, listener, vpn_sweeper, ws_probe] })
+    // Help desk mail: each organisation's IMAP mailbox polled for new tickets and replies.
+    let hd_mail = tokio::spawn(agilekit_helpdesk::inbound::run(db.clone(), cfg.helpdesk_mail.clone(), rx.clone()));
+
+    Ok(Running { addr, db, shutdown: tx, tasks: vec![http, jobs_task, sweeper, listener, vpn_sweeper, ws_probe, hd_mail] })
 }
 
 /// Resolves when the process is asked to stop (SIGINT or SIGTERM).

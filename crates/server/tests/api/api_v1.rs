@@ -1450,7 +1450,7 @@ fn operations(doc: &Value) -> Vec<Op> {
             let json = content.get("application/json").is_some();
             let csv = content.as_object().is_some_and(|c| c.keys().any(|k| k.contains("csv")));
             let fields = if json { schema_fields(doc, &content["application/json"]["schema"]) } else { Vec::new() };
-            let gateway = op["security"].as_array().into_iter().flatten().any(|s| s.get("gateway_token").is_some());
+            let gateway = op["security"].as_array().into_iter().flatten().any(|s| s.get("gateway_token").is_some() || s.get("delivery_token").is_some());
             ops.push(Op { method, template: template.clone(), query, fields, json, csv, gateway });
         }
     }
@@ -1497,6 +1497,8 @@ struct World {
     booking: String,
     /// The token of a gateway of `net` (its id is not in the pools: rotating it would end the token).
     gateway_token: String,
+    /// The region's help-desk mail delivery token (for `POST /api/v1/helpdesk/inbound/{org}`).
+    delivery_token: String,
     /// The public key of a live device: for `key-in-use` and for the gateway's status reports.
     live_key: String,
     /// Makes names, pools and slots fresh.
@@ -1604,6 +1606,7 @@ impl World {
             dedicated: String::new(),
             booking: String::new(),
             gateway_token: String::new(),
+            delivery_token: String::new(),
             live_key: String::new(),
             serial: 0,
             healed: Default::default(),
@@ -1689,6 +1692,17 @@ impl World {
                 self.approval_net = id;
             } else {
                 self.net = id;
+            }
+        }
+        // The help desk's mail delivery token (the fuzzer may have replaced it): a working one, checked with an empty
+        // message (422 with it, 401 without).
+        let url = app.at(&format!("/api/v1/helpdesk/inbound/{r}"));
+        let s = admin.c.post(&url).bearer_auth(&self.delivery_token).body("").send().await.map(|r| r.status().as_u16()).unwrap_or(0);
+        if s != 422 {
+            let (s, t) = call(admin, Method::POST, &format!("/api/v1/orgs/{r}/helpdesk/mail/token"), None).await;
+            if s == 201 {
+                *self.healed.entry("delivery token").or_default() += 1;
+                self.delivery_token = t["token"].as_str().unwrap_or_default().to_owned();
             }
         }
         let net = self.net.clone();
@@ -1902,7 +1916,7 @@ both_engines!(fuzzing_every_route_never_gives_a_5xx_or_a_non_problem_error, |app
         // Who asks.
         let gateway_token = op.gateway && rng.chance(75);
         let bearer = if gateway_token {
-            Some(world.gateway_token.clone())
+            Some(if op.template.contains("/helpdesk/inbound/") { world.delivery_token.clone() } else { world.gateway_token.clone() })
         } else if rng.chance(5) {
             // A header can carry no control character: garbage of every other kind.
             let junk: String = rng.string().chars().filter(|c| !c.is_control()).collect();

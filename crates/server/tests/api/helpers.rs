@@ -57,6 +57,7 @@ pub async fn spawn_with(engine: Engine, opts: Options) -> TestApp {
     let mut cfg = Config { listen: "127.0.0.1:0".into(), data_dir: dir.clone(), job_backoff_secs: 1, body_limit_bytes: opts.body_limit, db_pool_size: 12, ..Config::default() };
     cfg.smtp.host = "127.0.0.1".into();
     cfg.smtp.port = opts.smtp_port;
+    cfg.helpdesk_mail.poll_secs = 1; // the help desk's IMAP poller: quick rounds in tests
     let mut pg_name = None;
     if engine == Engine::Postgres {
         let name = format!("agilekit_t_{}", uuid::Uuid::new_v4().simple());
@@ -176,6 +177,7 @@ impl TestApp {
         let mut cfg = Config { listen: "127.0.0.1:0".into(), data_dir: self.dir.clone(), job_backoff_secs: 1, body_limit_bytes: opts.body_limit, db_pool_size: 12, ..Config::default() };
         cfg.smtp.host = "127.0.0.1".into();
         cfg.smtp.port = opts.smtp_port;
+        cfg.helpdesk_mail.poll_secs = 1; // the help desk's IMAP poller: quick rounds in tests
         if self.pg_name.is_some() {
             cfg.database_url = self.database_url();
         }

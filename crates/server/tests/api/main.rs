@@ -19,4 +19,8 @@ mod remote_access;
 mod gateway;
 mod workstations;
 mod helpdesk;
+mod helpdesk_mail;
 mod helpdesk_kb;
+mod helpdesk_sla;
+mod helpdesk_search;
+mod helpdesk_reports;
