@@ -290,6 +290,40 @@ describe('engines', { concurrency: true }, () => {
         await agent.context().close();
       }
 
+      test(name('axe: the help desk settings and canned responses (errors keep what was typed, saved, a canned response put in a reply)'), async (t) => {
+        await sweepBoth(t, async (s) => {
+          const { page, lang } = s;
+          const base = `/orgs/${org}/helpdesk`;
+          const SETTINGS = `form[action="${base}/settings"]`;
+          const CANNED = `form[action="${base}/canned"]`;
+          await go(s, 'help desk settings', `${base}/settings`);
+          await send(s, 'settings, a threshold over 100 and a closing before the opening', SETTINGS,
+            { warning_percent: '150', 'calendar.monday.0.end': '08:00' }, 422);
+          await step(s, 'settings errors: what was typed is kept', async () => {
+            assert.equal(await page.inputValue('#f-warning_percent'), '150');
+            assert.equal(await page.getAttribute('#f-warning_percent', 'aria-invalid'), 'true');
+          });
+          await send(s, 'settings, saved', SETTINGS, { warning_percent: '75', 'calendar.monday.0.end': '13:00' });
+          await go(s, 'canned responses', `${base}/canned`);
+          await send(s, 'canned response, nothing typed', CANNED, { title: '', body: '' }, 422);
+          const title = `Riavvio del PC (${lang})`;
+          await send(s, 'canned response, saved', CANNED, { title, body: 'Gentile {{requester_name}}, riavvii il PC e ci scriva sul ticket {{ticket}}.' });
+          await go(s, 'the queue', base);
+          await follow(s, 'a ticket as the admin', 'main table a[href*="/helpdesk/tickets/"]');
+          await step(s, 'choose the canned response', async () => {
+            const v = await page.$eval('#f-canned', (sel, t) => [...sel.options].find((o) => o.textContent.trim() === t)?.value, title);
+            assert.ok(v, `no canned response "${title}" to choose`);
+            await page.selectOption('#f-canned', v);
+          });
+          await send(s, 'canned response put in the reply box', 'form[method="get"]:has(#f-canned)', {});
+          await step(s, 'the reply box holds the text with the placeholders filled', async () => {
+            const text = await page.locator('form[action$="/reply"] textarea').first().inputValue();
+            assert.match(text, /riavvii il PC e ci scriva sul ticket #\d+\./);
+            assert.doesNotMatch(text, /\{\{/);
+          });
+        }, { email: 'admin@regione.example' });
+      });
+
       test(name('flow: a requester opens a ticket, an agent answers and adds a note, the requester sees the answer and not the note'), async () => {
         await flow();
       });
