@@ -3,8 +3,10 @@
 //! `foundation`: login storm against the argon2 bound, and an authenticated page against `/healthz`.
 //! `remote`: VPN device enrolment against a no-op API call, a real gateway's convergence on wireguard-go, and
 //! booking contention on pooled workstations.
+//! `helpdesk`: a million tickets; queue pages, full-text search and ticket creation against `/healthz`.
 
 mod foundation;
+mod helpdesk;
 mod remote;
 mod report;
 mod sys;
@@ -14,6 +16,7 @@ use std::process::ExitCode;
 const USAGE: &str = "\
 usage: agilekit-bench foundation [options]
        agilekit-bench remote [options]
+       agilekit-bench helpdesk [options]
 
 foundation:
   --engine sqlite|postgres|both   engine(s) to run on (default: sqlite)
@@ -40,6 +43,17 @@ remote:
   --no-wireguard                  skip the gateway part (it needs root and wireguard-go)
   --no-save                       print only; write nothing to bench/results/
 
+helpdesk:
+  --engine sqlite|postgres|both   engine(s) to run on (default: sqlite)
+  --tickets N                     tickets seeded, a message each (default: 1000000)
+  --concurrency N                 concurrent page, list and search requests (default: 8)
+  --requests N                    requests per measured route (default: 400)
+  --secs S                        time limit per measured route (default: 20)
+  --creates N                     tickets created through the API (default: 2000)
+  --create-concurrency N          creations in flight (default: 16)
+  --reuse                         keep the seeded database (per engine and size) and reuse it next time
+  --no-save                       print only; write nothing to bench/results/
+
 PostgreSQL: AGILEKIT_TEST_PG or postgres://postgres@127.0.0.1:5432/postgres; the run creates and drops its own
 database agilekit_bench_<random>.";
 
@@ -48,6 +62,7 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("foundation") => {}
         Some("remote") => return remote(&args[1..]),
+        Some("helpdesk") => return helpdesk(&args[1..]),
         Some("-h" | "--help") | None => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -96,6 +111,30 @@ fn remote(args: &[String]) -> ExitCode {
         }
     };
     match rt.block_on(remote::run(opts)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("benchmark failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn helpdesk(args: &[String]) -> ExitCode {
+    let opts = match helpdesk::Options::parse(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(helpdesk::run(opts)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("benchmark failed: {e:#}");
