@@ -176,7 +176,8 @@ fn conditions(f: &Filter, engine: Engine, plan: SearchPlan, binds: &mut Vec<Bind
     let lookup = engine == Engine::Sqlite && plan == SearchPlan::Lookup && f.search.is_some();
     let mut add = |sql: &str, b: Bind, binds: &mut Vec<Bind>| {
         binds.push(b);
-        let sql = if lookup && sql.starts_with("t.") { format!("+{sql}") } else { sql.to_owned() };
+        // Not the lookup by rowid itself: that is the one index this plan must take.
+        let sql = if lookup && sql.starts_with("t.") && !sql.starts_with("t.rowid IN") { format!("+{sql}") } else { sql.to_owned() };
         parts.push(sql.replace('?', &format!("${}", binds.len())));
     };
     if let Some(v) = f.org {
