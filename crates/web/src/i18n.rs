@@ -112,4 +112,43 @@ mod tests {
         assert_eq!(Lang::En.t("login-title"), "Sign in");
         assert_eq!(Lang::En.t("no-such-key"), "no-such-key");
     }
+
+    /// The message ids of every `.ftl` file of one language: file name and id, in file order.
+    fn ids(lang: &str) -> Vec<(String, String)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../locales").join(lang);
+        let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        let mut out = Vec::new();
+        for f in files.into_iter().filter(|f| f.extension().is_some_and(|e| e == "ftl")) {
+            let name = f.file_name().unwrap().to_string_lossy().into_owned();
+            for line in std::fs::read_to_string(&f).unwrap().lines() {
+                let Some((id, _)) = line.split_once('=') else { continue };
+                let id = id.trim_end();
+                if !id.is_empty() && id.chars().next().unwrap().is_ascii_lowercase() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                    out.push((name.clone(), id.to_owned()));
+                }
+            }
+        }
+        out
+    }
+
+    /// A message id defined twice makes fluent-templates panic at the first page request (the connection drops), and
+    /// a message in one language only shows its key in the other: both are caught here, before a person sees them.
+    #[test]
+    fn every_message_is_defined_once_and_in_both_languages() {
+        let mut by_lang = Vec::new();
+        for lang in ["it", "en"] {
+            let mut seen = std::collections::HashMap::new();
+            for (file, id) in ids(lang) {
+                if let Some(first) = seen.insert(id.clone(), file.clone()) {
+                    panic!("{lang}: `{id}` is defined in {first} and again in {file}");
+                }
+            }
+            assert!(seen.len() > 100, "{lang}: only {} messages read", seen.len());
+            by_lang.push(seen.into_keys().collect::<std::collections::BTreeSet<_>>());
+        }
+        let only_it: Vec<_> = by_lang[0].difference(&by_lang[1]).collect();
+        let only_en: Vec<_> = by_lang[1].difference(&by_lang[0]).collect();
+        assert!(only_it.is_empty() && only_en.is_empty(), "only in Italian: {only_it:?}; only in English: {only_en:?}");
+    }
 }
