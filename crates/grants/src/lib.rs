@@ -6,3 +6,17 @@
 pub mod model;
 /// Who gets the money: a sportello in protocol order with an overbooking list, or by ranking. No I/O.
 pub mod allocation;
+/// Calls: definition by an organisation's administrators, publication with FAQ, the public view.
+pub mod calls;
+/// Companies that apply: registration, representatives and delegation, declared de minimis aid.
+pub mod companies;
+
+use agilekit_web::{AppState, Domain};
+use axum::Router;
+
+/// The routes and API description this domain adds to the application.
+pub fn domain() -> Domain {
+    let mut openapi = <companies::api::ApiDoc as utoipa::OpenApi>::openapi();
+    openapi.merge(<calls::api::ApiDoc as utoipa::OpenApi>::openapi());
+    Domain { router: Router::<AppState>::new().merge(companies::api::router()).merge(calls::api::router()), openapi, pages: vec![] }
+}

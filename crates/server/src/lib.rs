@@ -50,7 +50,7 @@ impl Running {
 
 /// Every domain of the kit, in the order their routes are merged. The only place that knows them all.
 fn domains(workstations: agilekit_workstations::Runtime) -> Vec<agilekit_web::Domain> {
-    vec![agilekit_remote_access::domain(), agilekit_workstations::domain(workstations), agilekit_helpdesk::domain()]
+    vec![agilekit_remote_access::domain(), agilekit_workstations::domain(workstations), agilekit_helpdesk::domain(), agilekit_grants::domain()]
 }
 
 /// Binds the listener and starts the HTTP server and the workers.

@@ -24,3 +24,5 @@ mod helpdesk_kb;
 mod helpdesk_sla;
 mod helpdesk_search;
 mod helpdesk_reports;
+mod grants_companies;
+mod grants_calls;
