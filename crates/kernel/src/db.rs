@@ -146,6 +146,22 @@ impl Db {
         })
     }
 
+    /// A handle whose commits are on disk before they return, for writes acknowledged to people as durable
+    /// (click-day receipts, ADR 0008). On SQLite: a one-connection pool on the same file with `synchronous = FULL`
+    /// (the default pool's NORMAL survives a process crash but may lose the last commits to a power cut); one
+    /// connection is all a writer needs there, since SQLite has one writer at a time anyway. On PostgreSQL: this
+    /// same pool (`synchronous_commit` is on unless the operator turned it off).
+    pub async fn durable(&self) -> DbResult<Db> {
+        match self {
+            Db::Sqlite(p) => {
+                let opts = (*p.connect_options()).clone().synchronous(SqliteSynchronous::Full);
+                let pool = SqlitePoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(30)).connect_with(opts).await?;
+                Ok(Db::Sqlite(pool))
+            }
+            Db::Postgres(_) => Ok(self.clone()),
+        }
+    }
+
     /// True when the database answers a trivial query.
     pub async fn ping(&self) -> bool {
         db_run!(self, |p| sqlx::query("SELECT 1").execute(p).await.is_ok())

@@ -49,8 +49,8 @@ impl Running {
 }
 
 /// Every domain of the kit, in the order their routes are merged. The only place that knows them all.
-fn domains(workstations: agilekit_workstations::Runtime) -> Vec<agilekit_web::Domain> {
-    vec![agilekit_remote_access::domain(), agilekit_workstations::domain(workstations), agilekit_helpdesk::domain(), agilekit_grants::domain()]
+fn domains(workstations: agilekit_workstations::Runtime, grants: agilekit_grants::applications::api::Runtime) -> Vec<agilekit_web::Domain> {
+    vec![agilekit_remote_access::domain(), agilekit_workstations::domain(workstations), agilekit_helpdesk::domain(), agilekit_grants::domain(grants)]
 }
 
 /// Binds the listener and starts the HTTP server and the workers.
@@ -63,7 +63,8 @@ pub async fn start(cfg: &Config, db: Db) -> anyhow::Result<Running> {
     agilekit_helpdesk::survey::set_public_url(&public_url);
     let workstations = agilekit_workstations::Runtime::new(&cfg.workstations, &cfg.guacamole).map_err(|e| anyhow::anyhow!(e))?;
     let ws_probe_settings = workstations.probe.clone();
-    let domains = domains(workstations);
+    let grants = agilekit_grants::runtime(&db).await.map_err(|e| anyhow::anyhow!("click-day sequencer: {e}"))?;
+    let domains = domains(workstations, grants);
     let (tx, rx) = watch::channel(false);
     let state = AppState {
         service_pages: Arc::new(domains.iter().flat_map(|d| d.pages.iter().cloned()).collect()),

@@ -26,3 +26,4 @@ mod helpdesk_search;
 mod helpdesk_reports;
 mod grants_companies;
 mod grants_calls;
+mod grants_applications;

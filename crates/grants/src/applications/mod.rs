@@ -1,0 +1,7 @@
+//! Applications of companies to calls: drafts, the click-day sequencer, receipts, withdrawals.
+
+pub mod api;
+pub mod model;
+pub mod sequencer;
+pub mod service;
+pub mod store;
