@@ -21,7 +21,7 @@ pub const SCOPED_ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/orgs/{org}/calls/{call}/applications", ""),
 ];
 
-async fn call(c: &Client, method: &str, url: String, body: Option<Value>, key: Option<&str>) -> (u16, Value, String) {
+pub(crate) async fn call(c: &Client, method: &str, url: String, body: Option<Value>, key: Option<&str>) -> (u16, Value, String) {
     let mut rb = c.request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), &url);
     if let Some(b) = body {
         rb = rb.json(&b);
@@ -35,7 +35,7 @@ async fn call(c: &Client, method: &str, url: String, body: Option<Value>, key: O
     (status, serde_json::from_str(&text).unwrap_or(Value::Null), text)
 }
 
-async fn expect(app: &TestApp, c: &Client, method: &str, path: &str, body: Option<Value>, want: u16) -> Value {
+pub(crate) async fn expect(app: &TestApp, c: &Client, method: &str, path: &str, body: Option<Value>, want: u16) -> Value {
     let (s, v, text) = call(c, method, app.at(path), body, None).await;
     assert_eq!(s, want, "{method} {path} answered {s}: {text}");
     v
@@ -56,7 +56,7 @@ fn piva(n: u32) -> String {
 }
 
 /// A published call a sportello of `budget` euros, opening `opens` minutes from now.
-async fn published_call(app: &TestApp, budget_euros: i64, opens: i64) -> (String, String) {
+pub(crate) async fn published_call(app: &TestApp, budget_euros: i64, opens: i64) -> (String, String) {
     let region = app.org_id("r_lombar").await;
     let admin = app.login("admin@regione.example").await;
     let body = json!({
@@ -77,7 +77,7 @@ async fn published_call(app: &TestApp, budget_euros: i64, opens: i64) -> (String
     (region.to_string(), id)
 }
 
-async fn company(app: &TestApp, c: &Client, n: u32, employees: i64) -> String {
+pub(crate) async fn company(app: &TestApp, c: &Client, n: u32, employees: i64) -> String {
     let body = json!({
         "name": format!("Impresa {n} S.r.l."), "partita_iva": piva(n), "pec": format!("impresa{n}@pec.example.it"),
         "legal_rep_name": "Mario Rossi", "legal_rep_tax_code": "RSSMRA85T10A562S", "employees": employees,
@@ -86,13 +86,13 @@ async fn company(app: &TestApp, c: &Client, n: u32, employees: i64) -> String {
     expect(app, c, "POST", "/api/v1/companies", Some(body), 201).await["id"].as_str().unwrap().to_owned()
 }
 
-fn complete() -> Value {
+pub(crate) fn complete() -> Value {
     json!({"plan": "Portatili e formazione per il lavoro agile.", "declaration": true, "expenses": [
         {"category": "consulenza", "description": "Formazione", "amount_cents": 800_000},
         {"category": "strumenti", "description": "Portatili", "amount_cents": 390_000}]})
 }
 
-async fn open_application(app: &TestApp, c: &Client, company: &str, call_id: &str, draft: Value) -> String {
+pub(crate) async fn open_application(app: &TestApp, c: &Client, company: &str, call_id: &str, draft: Value) -> String {
     expect(app, c, "POST", &format!("/api/v1/companies/{company}/applications"), Some(json!({"call_id": call_id, "draft": draft})), 201).await["id"]
         .as_str()
         .unwrap()

@@ -27,3 +27,4 @@ mod helpdesk_reports;
 mod grants_companies;
 mod grants_calls;
 mod grants_applications;
+mod grants_crash;
