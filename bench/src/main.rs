@@ -4,7 +4,9 @@
 //! `remote`: VPN device enrolment against a no-op API call, a real gateway's convergence on wireguard-go, and
 //! booking contention on pooled workstations.
 //! `helpdesk`: a million tickets; queue pages, full-text search and ticket creation against `/healthz`.
+//! `clickday`: thousands of companies submit at a call's opening to one or two nodes; durability, order, budget.
 
+mod clickday;
 mod foundation;
 mod helpdesk;
 mod remote;
@@ -13,8 +15,9 @@ mod sys;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "\
+pub(crate) const USAGE: &str = "\
 usage: agilekit-bench foundation [options]
+       agilekit-bench clickday [options]
        agilekit-bench remote [options]
        agilekit-bench helpdesk [options]
 
@@ -54,6 +57,14 @@ helpdesk:
   --reuse                         keep the seeded database (per engine and size) and reuse it next time
   --no-save                       print only; write nothing to bench/results/
 
+clickday:
+  --engine sqlite|postgres        engine to run on (default: sqlite)
+  --companies N                   companies with a prepared draft, all submitting at the opening (default: 20000)
+  --concurrency N                 submissions in flight from the load generator (default: 256)
+  --nodes N                       agilekit nodes (separate processes) on one database; above 1 needs postgres (default: 1)
+  --budget EUROS                  the call's budget (default: 4500000)
+  --no-save                       print only; write nothing to bench/results/
+
 PostgreSQL: AGILEKIT_TEST_PG or postgres://postgres@127.0.0.1:5432/postgres; the run creates and drops its own
 database agilekit_bench_<random>.";
 
@@ -63,6 +74,8 @@ fn main() -> ExitCode {
         Some("foundation") => {}
         Some("remote") => return remote(&args[1..]),
         Some("helpdesk") => return helpdesk(&args[1..]),
+        Some("clickday") => return clickday::main(&args[1..]),
+        Some("clickday-node") => return clickday::node(&args[1..]),
         Some("-h" | "--help") | None => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
