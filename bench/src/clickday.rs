@@ -35,7 +35,10 @@ enum Engine {
     Postgres,
 }
 
+#[derive(Clone)]
 pub struct Options {
+    /// The runs: engine and node count (`--engine both`: SQLite, PostgreSQL, PostgreSQL with two nodes).
+    runs: Vec<(Engine, usize)>,
     engine: Engine,
     companies: usize,
     concurrency: usize,
@@ -46,7 +49,9 @@ pub struct Options {
 
 impl Options {
     fn parse(args: &[String]) -> Result<Options, String> {
-        let mut o = Options { engine: Engine::Sqlite, companies: 20_000, concurrency: 256, nodes: 1, budget_euros: 4_500_000, save: true };
+        let mut both = false;
+        let mut nodes_given = false;
+        let mut o = Options { runs: Vec::new(), engine: Engine::Sqlite, companies: 20_000, concurrency: 256, nodes: 1, budget_euros: 4_500_000, save: true };
         let mut it = args.iter();
         while let Some(a) = it.next() {
             let mut value = || it.next().cloned().ok_or_else(|| format!("{a} needs a value"));
@@ -56,20 +61,32 @@ impl Options {
                     o.engine = match value()?.as_str() {
                         "sqlite" => Engine::Sqlite,
                         "postgres" => Engine::Postgres,
-                        other => return Err(format!("--engine: sqlite or postgres, not {other:?}")),
+                        "both" => {
+                            both = true;
+                            Engine::Postgres
+                        }
+                        other => return Err(format!("--engine: sqlite, postgres or both, not {other:?}")),
                     }
                 }
                 "--companies" => o.companies = num(value()?, 1_000_000)?,
                 "--concurrency" => o.concurrency = num(value()?, 4_096)?,
-                "--nodes" => o.nodes = num(value()?, 8)?,
+                "--nodes" => {
+                    o.nodes = num(value()?, 8)?;
+                    nodes_given = true;
+                }
                 "--budget" => o.budget_euros = num(value()?, 1_000_000_000)? as i64,
                 "--no-save" => o.save = false,
                 other => return Err(format!("unknown option {other:?}")),
             }
         }
-        if o.nodes > 1 && o.engine == Engine::Sqlite {
+        if o.nodes > 1 && o.engine == Engine::Sqlite && !both {
             return Err("--nodes above 1 needs --engine postgres (one SQLite file has one host)".into());
         }
+        o.runs = match (both, nodes_given) {
+            (true, false) => vec![(Engine::Sqlite, 1), (Engine::Postgres, 1), (Engine::Postgres, 2)],
+            (true, true) => vec![(Engine::Sqlite, 1), (Engine::Postgres, o.nodes)],
+            (false, _) => vec![(o.engine, o.nodes)],
+        };
         Ok(o)
     }
 }
@@ -87,13 +104,15 @@ pub fn main(args: &[String]) -> ExitCode {
         }
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    match rt.block_on(run(&opts)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("clickday: {e:#}");
-            ExitCode::FAILURE
+    let mut status = ExitCode::SUCCESS;
+    for (engine, nodes) in opts.runs.clone() {
+        let o = Options { runs: Vec::new(), engine, nodes, ..opts.clone() };
+        if let Err(e) = rt.block_on(run(&o)) {
+            eprintln!("clickday ({engine:?}, {nodes} node(s)): {e:#}");
+            status = ExitCode::FAILURE;
         }
     }
+    status
 }
 
 /// `clickday-node DATABASE_URL DATA_DIR`: one agilekit node for the benchmark; prints its URL, serves until killed.

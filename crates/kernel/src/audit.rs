@@ -90,12 +90,39 @@ pub fn entry_hash(e: &Entry) -> String {
 /// Appends a change inside the caller's transaction, so the record exists if and only if the change does.
 /// The single-row head serialises appenders (row lock on PostgreSQL, the write lock on SQLite).
 pub async fn record(tx: &mut Tx, actor: &Actor, change: Change<'_>) -> DbResult<i64> {
-    let (seq, prev): (i64, String) = match &mut tx.inner {
+    let (seq, prev) = lock_head(tx).await?;
+    let e = entry(seq, prev, actor, change);
+    insert(tx, &e).await?;
+    db_run!(tx tx, |c| sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1").bind(e.seq).bind(&e.hash).execute(c).await?.rows_affected());
+    Ok(e.seq)
+}
+
+/// Appends several changes in order, reading and moving the head once (a click day's batch of submissions): the
+/// same chain as as many [`record`] calls, with two statements fewer a change.
+pub async fn record_all(tx: &mut Tx, changes: Vec<(&Actor, Change<'_>)>) -> DbResult<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let (mut seq, mut prev) = lock_head(tx).await?;
+    for (actor, change) in changes {
+        let e = entry(seq, prev, actor, change);
+        insert(tx, &e).await?;
+        seq = e.seq;
+        prev = e.hash;
+    }
+    db_run!(tx tx, |c| sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1").bind(seq).bind(&prev).execute(c).await?.rows_affected());
+    Ok(())
+}
+
+async fn lock_head(tx: &mut Tx) -> DbResult<(i64, String)> {
+    Ok(match &mut tx.inner {
         TxInner::Sqlite(t) => sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&mut **t).await?,
-        TxInner::Postgres(t) => {
-            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE").fetch_one(&mut **t).await?
-        }
-    };
+        TxInner::Postgres(t) => sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE").fetch_one(&mut **t).await?,
+    })
+}
+
+/// The entry after `seq` / `prev`, hashed.
+fn entry(seq: i64, prev: String, actor: &Actor, change: Change<'_>) -> Entry {
     let mut e = Entry {
         seq: seq + 1,
         id: uuid::Uuid::now_v7(),
@@ -112,6 +139,10 @@ pub async fn record(tx: &mut Tx, actor: &Actor, change: Change<'_>) -> DbResult<
         hash: String::new(),
     };
     e.hash = entry_hash(&e);
+    e
+}
+
+async fn insert(tx: &mut Tx, e: &Entry) -> DbResult<()> {
     db_run!(tx tx, |c| {
         sqlx::query(
             "INSERT INTO audit_log (seq, id, at, actor_id, org_id, action, entity, entity_id, before_json, after_json, ip, prev_hash, hash)
@@ -119,10 +150,9 @@ pub async fn record(tx: &mut Tx, actor: &Actor, change: Change<'_>) -> DbResult<
         )
         .bind(e.seq).bind(e.id).bind(e.at).bind(e.actor_id).bind(e.org_id).bind(&e.action).bind(&e.entity)
         .bind(&e.entity_id).bind(&e.before_json).bind(&e.after_json).bind(&e.ip).bind(&e.prev_hash).bind(&e.hash)
-        .execute(&mut *c).await?;
-        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1").bind(e.seq).bind(&e.hash).execute(&mut *c).await?;
+        .execute(c).await?;
     });
-    Ok(e.seq)
+    Ok(())
 }
 
 /// Filters for browsing the log. `org` is the scope: `None` only for the operator's platform admins.

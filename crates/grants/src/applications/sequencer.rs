@@ -106,15 +106,36 @@ struct CallState {
     anyone_waiting: bool,
 }
 
+/// What a batch reads once: its applications, their companies and the companies' declared aid.
+struct Loaded {
+    apps: HashMap<ApplicationId, store::ApplicationRow>,
+    companies: HashMap<CompanyId, companies::CompanyRow>,
+    aid: HashMap<CompanyId, Vec<AidReceived>>,
+}
+
 /// One transaction for the batch: each job's outcome, or the database error that rolled it all back.
 async fn process(db: &Db, jobs: &[Job]) -> DbResult<Vec<Result<Receipt>>> {
     let now = clock::now();
     let mut tx = db.begin().await?;
+    let ids: Vec<ApplicationId> = jobs.iter().map(|j| j.application).collect();
+    let mut company_ids: Vec<CompanyId> = jobs.iter().map(|j| j.company).collect();
+    company_ids.sort();
+    company_ids.dedup();
+    let mut loaded = Loaded {
+        apps: store::get_many_tx(&mut tx, &ids).await?.into_iter().map(|r| (r.id, r)).collect(),
+        companies: companies::get_many_tx(&mut tx, &company_ids).await?.into_iter().map(|c| (c.id, c)).collect(),
+        aid: HashMap::new(),
+    };
+    for (company, granted_on, cents) in companies::aid_many_tx(&mut tx, &company_ids).await? {
+        loaded.aid.entry(company).or_default().push(AidReceived { granted_on, amount: Cents(cents) });
+    }
     let mut calls: HashMap<CallId, CallState> = HashMap::new();
+    let mut audit_entries: Vec<(&Actor, Change<'_>)> = Vec::new();
     let mut out = Vec::with_capacity(jobs.len());
     for j in jobs {
-        out.push(one(&mut tx, &mut calls, j, now).await?);
+        out.push(one(&mut tx, &mut calls, &mut loaded, &mut audit_entries, j, now).await?);
     }
+    audit::record_all(&mut tx, audit_entries).await?;
     for c in calls.values() {
         store::save_call_counters(&mut tx, &c.lock).await?;
     }
@@ -126,8 +147,15 @@ fn refuse(code: &'static str) -> Result<Receipt> {
     Err(Error::Conflict(code))
 }
 
-async fn one(tx: &mut Tx, calls: &mut HashMap<CallId, CallState>, j: &Job, now: OffsetDateTime) -> DbResult<Result<Receipt>> {
-    let Some(row) = store::get_of_tx(tx, j.company, j.application).await? else { return Ok(Err(Error::NotFound)) };
+async fn one<'j>(
+    tx: &mut Tx,
+    calls: &mut HashMap<CallId, CallState>,
+    loaded: &mut Loaded,
+    audit_entries: &mut Vec<(&'j Actor, Change<'static>)>,
+    j: &'j Job,
+    now: OffsetDateTime,
+) -> DbResult<Result<Receipt>> {
+    let Some(row) = loaded.apps.get(&j.application).filter(|r| r.company_id == j.company).cloned() else { return Ok(Err(Error::NotFound)) };
     match State::parse(&row.state) {
         Some(State::Submitted) if row.idempotency_key.as_deref() == Some(j.key.as_str()) => return Ok(Ok(receipt_of(&row))),
         Some(State::Submitted) => return Ok(refuse("already-submitted")),
@@ -147,14 +175,14 @@ async fn one(tx: &mut Tx, calls: &mut HashMap<CallId, CallState>, j: &Job, now: 
     if now >= call.lock.closes_at {
         return Ok(refuse("call-closed"));
     }
-    let Some(company) = companies::get_by_id_tx(tx, j.company).await? else { return Ok(Err(Error::NotFound)) };
+    let Some(company) = loaded.companies.get(&j.company).cloned() else { return Ok(Err(Error::NotFound)) };
     let Some(facts) = model::facts(company.employees, &company.sector, &company.site_regions) else {
         return Ok(Err(agilekit_kernel::FieldErrors::one("company", "unreadable")));
     };
     let draft: Draft = serde_json::from_str(&row.content).unwrap_or_default();
     let room = if call.lock.de_minimis {
-        let prior: Vec<AidReceived> = companies::aid_tx(tx, j.company).await?.into_iter().map(|a| AidReceived { granted_on: a.granted_on, amount: Cents(a.amount_cents) }).collect();
-        Some(match de_minimis(DE_MINIMIS_CEILING, &prior, Cents::ZERO, clock::to_rome(now).date()) {
+        let prior = loaded.aid.get(&j.company).map(Vec::as_slice).unwrap_or(&[]);
+        Some(match de_minimis(DE_MINIMIS_CEILING, prior, Cents::ZERO, clock::to_rome(now).date()) {
             Ok(room) => room,
             Err(_) => Cents::ZERO,
         })
@@ -202,7 +230,7 @@ async fn one(tx: &mut Tx, calls: &mut HashMap<CallId, CallState>, j: &Job, now: 
         place: place.map(model::place_str),
     })
     .await?;
-    audit::record(tx, &j.actor, Change {
+    audit_entries.push((&j.actor, Change {
         org: Some(call.lock.org_id),
         action: "application.submit",
         entity: "grant_application",
@@ -210,8 +238,7 @@ async fn one(tx: &mut Tx, calls: &mut HashMap<CallId, CallState>, j: &Job, now: 
         before: None,
         after: Some(json!({"protocol": protocol, "submitted_at": at.to_string(), "sha256": sha, "requested_cents": requested.0,
                            "place": place.map(model::place_str), "company": company.id, "call": row.call_id})),
-    })
-    .await?;
+    }));
     let when = clock::format_rome(at);
     let place_line = match place {
         Some(Place::Admitted) => "Esito: ammessa nei limiti della dotazione.\nOutcome: admitted within the budget.\n",
@@ -239,5 +266,8 @@ async fn one(tx: &mut Tx, calls: &mut HashMap<CallId, CallState>, j: &Job, now: 
     done.place = place.map(|p| model::place_str(p).to_owned());
     done.requested_cents = requested.0;
     done.state = "submitted".into();
-    Ok(Ok(receipt_of(&done)))
+    let receipt = receipt_of(&done);
+    // A retry of the same submission later in this batch finds it submitted.
+    loaded.apps.insert(done.id, done);
+    Ok(Ok(receipt))
 }

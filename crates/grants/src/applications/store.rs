@@ -159,3 +159,19 @@ pub async fn withdraw(tx: &mut Tx, id: ApplicationId, now: OffsetDateTime) -> Db
         .bind(id).bind(now).execute(c).await?.rows_affected());
     Ok(())
 }
+
+/// The applications of a batch, by id (one statement for the batch).
+pub async fn get_many_tx(tx: &mut Tx, ids: &[ApplicationId]) -> DbResult<Vec<ApplicationRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(db_run!(tx tx, |c| {
+        let mut qb = sqlx::QueryBuilder::new(select!("WHERE a.id IN ("));
+        let mut list = qb.separated(", ");
+        for id in ids {
+            list.push_bind(*id);
+        }
+        qb.push(")");
+        qb.build_query_as::<ApplicationRow>().fetch_all(c).await?
+    }))
+}

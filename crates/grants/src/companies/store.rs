@@ -162,18 +162,38 @@ pub async fn delete_aid(tx: &mut Tx, company: CompanyId, id: AidId) -> DbResult<
     Ok(n == 1)
 }
 
-/// A company by id, whoever asks (the caller has checked who acts for it): `role` is empty.
-pub async fn get_by_id_tx(tx: &mut Tx, id: CompanyId) -> DbResult<Option<CompanyRow>> {
-    Ok(db_run!(tx tx, |c| sqlx::query_as(
-        "SELECT c.id, c.name, c.partita_iva, c.tax_code, c.pec, c.legal_rep_name, c.legal_rep_tax_code, c.employees,
-                c.sector, c.site_regions, c.address, c.created_at, c.updated_at, '' AS role
-         FROM companies c WHERE c.id = $1"
-    ).bind(id).fetch_optional(c).await?))
+/// Companies by id, whoever asks (a click-day batch; the handlers checked who acts for them): `role` is empty.
+pub async fn get_many_tx(tx: &mut Tx, ids: &[CompanyId]) -> DbResult<Vec<CompanyRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(db_run!(tx tx, |c| {
+        let mut qb = sqlx::QueryBuilder::new(
+            "SELECT c.id, c.name, c.partita_iva, c.tax_code, c.pec, c.legal_rep_name, c.legal_rep_tax_code, c.employees,
+                    c.sector, c.site_regions, c.address, c.created_at, c.updated_at, '' AS role
+             FROM companies c WHERE c.id IN (",
+        );
+        let mut list = qb.separated(", ");
+        for id in ids {
+            list.push_bind(*id);
+        }
+        qb.push(")");
+        qb.build_query_as::<CompanyRow>().fetch_all(c).await?
+    }))
 }
 
-pub async fn aid_tx(tx: &mut Tx, id: CompanyId) -> DbResult<Vec<AidRow>> {
-    Ok(db_run!(tx tx, |c| sqlx::query_as(
-        "SELECT id, granted_on, amount_cents, granting_body, description, created_at FROM company_aid
-         WHERE company_id = $1 ORDER BY granted_on DESC, id DESC"
-    ).bind(id).fetch_all(c).await?))
+/// The declared aid of several companies: (company, granted on, amount in cents).
+pub async fn aid_many_tx(tx: &mut Tx, ids: &[CompanyId]) -> DbResult<Vec<(CompanyId, Date, i64)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(db_run!(tx tx, |c| {
+        let mut qb = sqlx::QueryBuilder::new("SELECT company_id, granted_on, amount_cents FROM company_aid WHERE company_id IN (");
+        let mut list = qb.separated(", ");
+        for id in ids {
+            list.push_bind(*id);
+        }
+        qb.push(")");
+        qb.build_query_as::<(CompanyId, Date, i64)>().fetch_all(c).await?
+    }))
 }
