@@ -9,6 +9,8 @@ import { engines, launchBrowser, startServer, sweeps } from './support.mjs';
 /** Requesters by language (two employees of Regione Lombardia), and the agent who resolves their tickets. */
 const REQUESTER = { it: 'dipendente@regione.example', en: 'valutatore@regione.example' };
 const AGENT = 'agente@regione.example';
+/** The platform operator's agent, who sees the second level. */
+const OPERATOR = 'operatore@aria.example';
 
 const ENGINES = await engines();
 let browser;
@@ -133,7 +135,41 @@ describe('engines', { concurrency: true }, () => {
             assert.equal(hrefs.length, 6);
             assert.ok(hrefs.every((h) => h.includes('from=2025-03-03&to=2025-03-09')), hrefs.join(' '));
           });
+          // The last 60 days up to today (an empty end), per ISO week.
+          const from = new Date(Date.now() - 60 * 86_400_000).toISOString().slice(0, 10);
+          await send(s, 'reports, volume per ISO week', FORM, { from, to: '', granularity: 'week' });
+          await step(s, 'the volume per ISO week, this week\'s two tickets in it, and its CSV link', async () => {
+            assert.equal(await page.inputValue('#f-granularity'), 'week');
+            const rows = await page.$$eval('#hdr-over-time tbody tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent.trim())));
+            assert.ok(rows.length >= 2 && rows.every((r) => /^\d{4}-W\d{2}$/.test(r[0])), JSON.stringify(rows.slice(0, 3)));
+            assert.equal(rows.reduce((n, r) => n + Number(r[2]), 0), 2, 'two tickets opened in all');
+            const volume = await page.getAttribute('a[href*="table=volume"]', 'href');
+            assert.match(volume, /granularity=week/);
+          });
         }, { email: AGENT });
+      });
+
+      test(name('axe: the operator\'s agent sees the second-level reports (a refused period, figures, CSV links)'), async (t) => {
+        await sweepBoth(t, async (s) => {
+          const { page } = s;
+          await go(s, 'second-level reports', '/helpdesk/escalated/reports');
+          await step(s, 'nothing escalated in the default period; the links are the second level\'s', async () => {
+            assert.ok(await page.isVisible('#hdr-volume-title'));
+            const hrefs = await page.$$eval('a[href*="reports.csv"]', (as) => as.map((a) => a.getAttribute('href')));
+            assert.equal(hrefs.length, 6);
+            assert.ok(hrefs.every((h) => h.startsWith('/helpdesk/escalated/reports.csv?')), hrefs.join(' '));
+          });
+          const FORM = 'form[action="/helpdesk/escalated/reports"]';
+          await send(s, 'second-level reports, a period that ends before it starts', FORM, { from: '2025-03-09', to: '2025-03-03' }, 422);
+          await step(s, 'the error is tied to the end date', async () => {
+            assert.equal(await page.getAttribute('#f-to', 'aria-invalid'), 'true');
+          });
+          await send(s, 'second-level reports, per ISO week', FORM, { from: '2025-03-03', to: '2025-03-16', granularity: 'week' });
+          await step(s, 'two weeks, none escalated', async () => {
+            const weeks = await page.$$eval('#hdr-over-time tbody th', (ths) => ths.map((th) => th.textContent.trim()));
+            assert.deepEqual(weeks, ['2025-W10', '2025-W11']);
+          });
+        }, { email: OPERATOR });
       });
     });
   }

@@ -9,24 +9,27 @@ use agilekit_web::api::{ApiJson, ApiPath, ApiQuery};
 use agilekit_web::auth::{ApiUser, CurrentUser, RequestCtx};
 use agilekit_web::error::{ApiError, Problem};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{DefaultBodyLimit, Multipart};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 
 use crate::model::{self, TicketId};
 use crate::service::{
-    self, AssignInput, BodyInput, ClockView, Count, EscalateInput, ListQuery, Message, NewTicket, PriorityInput, SlaView,
+    self, AssignInput, BodyInput, MessageInput, NewTicketInput, ClockView, Count, EscalateInput, ListQuery, Message, NewTicket, PriorityInput, SlaView,
     StateInput, TagsInput, Ticket, TicketDetail, TicketPage, Watcher, WatcherInput, MergeInput, BulkInput,
 };
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(list, count, create, get_ticket, reply, note, set_state, assign, set_priority, escalate, set_tags, add_watcher, remove_watcher, merge, bulk, escalated),
+    paths(list, count, create, get_ticket, reply, note, upload_file, download, set_state, assign, set_priority, escalate, set_tags, add_watcher, remove_watcher, merge, bulk, escalated),
     components(schemas(
         Ticket, TicketDetail, TicketPage, Message, SlaView, ClockView, Count, NewTicket, BodyInput, StateInput,
         AssignInput, PriorityInput, EscalateInput, TagsInput, WatcherInput, Watcher, MergeInput, BulkInput, model::Category, model::State, model::Queue,
-        model::MessageKind, model::TicketId, model::MessageId,
+        model::MessageKind, model::TicketId, model::MessageId, NewTicketInput, MessageInput, FileUpload,
+        crate::attachments::Attachment, agilekit_kernel::files::FileId,
     )),
     tags((name = "helpdesk", description = "Help desk: tickets, replies and internal notes, states, assignment, \
         priorities and SLA clocks, escalation to the operator's second level.")),
@@ -50,6 +53,111 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/orgs/{org}/helpdesk/tickets/{ticket}/merge", post(merge))
         .route("/api/v1/orgs/{org}/helpdesk/tickets/bulk", post(bulk))
         .route("/api/v1/helpdesk/escalated", get(escalated))
+        // One file a request: the extractor's own limit off, the outer layers cap a multipart body at the file
+        // uploads' limit (`WebConfig::api_limit_for`: a path ending in `/files`); the file itself is held to
+        // `[files] max_bytes` here.
+        .route("/api/v1/orgs/{org}/helpdesk/files", post(upload_file).layer(DefaultBodyLimit::disable()))
+        .route("/api/v1/orgs/{org}/helpdesk/tickets/{ticket}/attachments/{file}", get(download))
+}
+
+/// The multipart body of a file upload.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct FileUpload {
+    /// The file (its name and content type as the part declares them).
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+/// 413 `file-too-large`, saying the limit in bytes (`limit`).
+pub(crate) fn file_too_large(limit: u64) -> Response {
+    let body = serde_json::json!({
+        "type": "urn:agilekit:problem:file-too-large",
+        "title": "file too large",
+        "status": 413,
+        "code": "file-too-large",
+        "limit": limit,
+        "errors": [{"field": "file", "code": "file-too-large"}],
+    });
+    let mut r = (StatusCode::PAYLOAD_TOO_LARGE, body.to_string()).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    r
+}
+
+/// What a multipart field holds, read up to `limit` bytes: `None` once it goes past.
+pub(crate) async fn read_limited(field: &mut axum::extract::multipart::Field<'_>, limit: u64) -> Result<Option<Vec<u8>>, ApiError> {
+    let mut data = Vec::new();
+    loop {
+        match field.chunk().await {
+            Ok(Some(c)) => {
+                if (data.len() + c.len()) as u64 > limit {
+                    return Ok(None);
+                }
+                data.extend_from_slice(&c);
+            }
+            Ok(None) => return Ok(Some(data)),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Ok(None),
+            Err(_) => return Err(agilekit_kernel::FieldErrors::one("file", "format").into()),
+        }
+    }
+}
+
+/// Uploads one file (multipart field `file`) for a ticket message, as a pending file of the caller: reference its
+/// `id` in `attachments` when opening a ticket or posting a reply or note. A file never referenced is deleted
+/// after 24 hours; only its uploader may reference it.
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/helpdesk/files", tag = "helpdesk", operation_id = "helpdesk_upload_file",
+    params(("org" = uuid::Uuid, Path, description = "Organisation id")),
+    request_body(content = FileUpload, content_type = "multipart/form-data"),
+    responses((status = 201, body = crate::attachments::Attachment),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`file-too-large`, with `limit` (bytes)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`file`: `required`, `format`", body = Problem, content_type = "application/problem+json")),
+    security(("token" = []), ("session" = [])))]
+async fn upload_file(
+    State(s): State<AppState>,
+    ApiUser(u, _): ApiUser,
+    ApiPath(org): ApiPath<OrgId>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, ApiError> {
+    service::may_upload(&s.db, &u.principal, org).await?;
+    let mut multipart = multipart.map_err(|_| agilekit_kernel::FieldErrors::one("file", "format"))?;
+    let limit = s.cfg.files.max_bytes;
+    loop {
+        let mut field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => return Err(agilekit_kernel::FieldErrors::one("file", "required").into()),
+            Err(_) => return Err(agilekit_kernel::FieldErrors::one("file", "format").into()),
+        };
+        if field.name() != Some("file") {
+            continue;
+        }
+        let name = field.file_name().unwrap_or("file").to_owned();
+        let ct = field.content_type().unwrap_or("application/octet-stream").to_owned();
+        let Some(data) = read_limited(&mut field, limit).await? else { return Ok(file_too_large(limit)) };
+        let meta = crate::attachments::upload(&s.db, &s.cfg.files, &u.principal, org, &name, &ct, &data).await?;
+        return Ok((StatusCode::CREATED, Json(crate::attachments::Attachment::from(&meta))).into_response());
+    }
+}
+
+/// A file of a ticket's message: the stored bytes as a download (`Content-Disposition: attachment`, sandboxed, never
+/// cached; the stored content type only for PNG, JPEG, GIF, WebP, PDF and plain text). A note's files are the
+/// agents' only: to the requester, as to anyone else with no business with the ticket, 404.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/helpdesk/tickets/{ticket}/attachments/{file}", tag = "helpdesk", operation_id = "helpdesk_download",
+    params(("org" = uuid::Uuid, Path, description = "Organisation id"), ("ticket" = uuid::Uuid, Path, description = "Ticket id"),
+        ("file" = uuid::Uuid, Path, description = "File id")),
+    responses((status = 200, description = "The file's bytes", content_type = "application/octet-stream"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("token" = []), ("session" = [])))]
+async fn download(
+    State(s): State<AppState>,
+    ApiUser(u, _): ApiUser,
+    ApiPath((org, id, file)): ApiPath<(OrgId, TicketId, agilekit_kernel::files::FileId)>,
+) -> Result<Response, ApiError> {
+    let (meta, data) = crate::attachments::download(&s.db, &u.principal, org, id, file).await?;
+    Ok(crate::attachments::response(&meta, data))
 }
 
 fn actor(user: &CurrentUser, ctx: &RequestCtx) -> agilekit_kernel::audit::Actor {
@@ -96,21 +204,22 @@ async fn count(
 /// `forbidden` otherwise). The body is the first message.
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/helpdesk/tickets", tag = "helpdesk", operation_id = "helpdesk_create",
     params(("org" = uuid::Uuid, Path, description = "Organisation id")),
-    request_body = NewTicket,
+    request_body = NewTicketInput,
     responses((status = 201, body = TicketDetail),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`category`: `required`, `format`; `subject`: `required`, `too-long`, `format`; \
-            `body`: `required`, `too-long`", body = Problem, content_type = "application/problem+json")),
+            `body`: `required`, `too-long`; `attachments`: `too-many`; `attachments[i]`: `unknown-file`", body = Problem, content_type = "application/problem+json")),
     security(("token" = []), ("session" = [])))]
 async fn create(
     State(s): State<AppState>,
     ApiUser(u, c): ApiUser,
     ApiPath(org): ApiPath<OrgId>,
-    ApiJson(input): ApiJson<NewTicket>,
+    ApiJson(input): ApiJson<NewTicketInput>,
 ) -> Result<Response, ApiError> {
-    let d = service::open(&s.db, &u.principal, &actor(&u, &c), org, &input, clock::now()).await?;
+    let (ticket, files) = input.split();
+    let d = service::open_attached(&s.db, &u.principal, &actor(&u, &c), org, &ticket, files, clock::now()).await?;
     Ok((StatusCode::CREATED, Json(d)).into_response())
 }
 
@@ -133,39 +242,41 @@ async fn get_ticket(
 /// back to open, and reopens one resolved in the last 7 days (409 `ticket-closed` after that, or once closed).
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/helpdesk/tickets/{ticket}/reply", tag = "helpdesk", operation_id = "helpdesk_reply",
     params(("org" = uuid::Uuid, Path, description = "Organisation id"), ("ticket" = uuid::Uuid, Path, description = "Ticket id")),
-    request_body = BodyInput,
+    request_body = MessageInput,
     responses((status = 200, body = TicketDetail),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`body`: `required`, `too-long`", body = Problem, content_type = "application/problem+json")),
+        (status = 422, description = "`body`: `required`, `too-long`; `attachments`: `too-many`; `attachments[i]`: `unknown-file`", body = Problem, content_type = "application/problem+json")),
     security(("token" = []), ("session" = [])))]
 async fn reply(
     State(s): State<AppState>,
     ApiUser(u, c): ApiUser,
     ApiPath((org, id)): ApiPath<(OrgId, TicketId)>,
-    ApiJson(input): ApiJson<BodyInput>,
+    ApiJson(input): ApiJson<MessageInput>,
 ) -> Result<Json<TicketDetail>, ApiError> {
-    Ok(Json(service::reply(&s.db, &u.principal, &actor(&u, &c), org, id, &input, clock::now()).await?))
+    let body = BodyInput { body: input.body };
+    Ok(Json(service::reply_attached(&s.db, &u.principal, &actor(&u, &c), org, id, &body, &input.attachments, clock::now(), &s.cfg.public_url).await?))
 }
 
 /// An internal note (agents only; the requester never sees it).
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/helpdesk/tickets/{ticket}/note", tag = "helpdesk", operation_id = "helpdesk_note",
     params(("org" = uuid::Uuid, Path, description = "Organisation id"), ("ticket" = uuid::Uuid, Path, description = "Ticket id")),
-    request_body = BodyInput,
+    request_body = MessageInput,
     responses((status = 200, body = TicketDetail),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`body`: `required`, `too-long`", body = Problem, content_type = "application/problem+json")),
+        (status = 422, description = "`body`: `required`, `too-long`; `attachments`: `too-many`; `attachments[i]`: `unknown-file`", body = Problem, content_type = "application/problem+json")),
     security(("token" = []), ("session" = [])))]
 async fn note(
     State(s): State<AppState>,
     ApiUser(u, c): ApiUser,
     ApiPath((org, id)): ApiPath<(OrgId, TicketId)>,
-    ApiJson(input): ApiJson<BodyInput>,
+    ApiJson(input): ApiJson<MessageInput>,
 ) -> Result<Json<TicketDetail>, ApiError> {
-    Ok(Json(service::note(&s.db, &u.principal, &actor(&u, &c), org, id, &input, clock::now()).await?))
+    let body = BodyInput { body: input.body };
+    Ok(Json(service::note_attached(&s.db, &u.principal, &actor(&u, &c), org, id, &body, &input.attachments, clock::now()).await?))
 }
 
 /// Moves the ticket (agents): open (from new, pending, or resolved in the last 7 days), pending (pauses the
@@ -185,7 +296,7 @@ async fn set_state(
     ApiPath((org, id)): ApiPath<(OrgId, TicketId)>,
     ApiJson(input): ApiJson<StateInput>,
 ) -> Result<Json<TicketDetail>, ApiError> {
-    Ok(Json(service::set_state(&s.db, &u.principal, &actor(&u, &c), org, id, &input, clock::now()).await?))
+    Ok(Json(service::set_state(&s.db, &u.principal, &actor(&u, &c), org, id, &input, clock::now(), &s.cfg.public_url).await?))
 }
 
 /// Assigns the ticket to an agent of its queue, to the next in turn (`round_robin`), or to no one.
@@ -355,5 +466,5 @@ async fn bulk(
     ApiPath(org): ApiPath<OrgId>,
     ApiJson(input): ApiJson<BulkInput>,
 ) -> Result<Json<Vec<Ticket>>, ApiError> {
-    Ok(Json(service::bulk(&s.db, &u.principal, &actor(&u, &c), org, &input, clock::now()).await?))
+    Ok(Json(service::bulk(&s.db, &u.principal, &actor(&u, &c), org, &input, clock::now(), &s.cfg.public_url).await?))
 }

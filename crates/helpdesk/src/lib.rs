@@ -5,6 +5,8 @@ pub mod calendar;
 pub mod sla;
 
 pub mod api;
+/// Files of tickets' messages (kept by the kernel's file store), their visibility and downloads.
+pub mod attachments;
 pub mod model;
 pub mod search;
 pub mod service;

@@ -1,12 +1,13 @@
 //! Reports for an organisation's agents and admins, over a period of Rome days (default the last 30, at most 366):
-//! volume (tickets opened, resolved and closed per day and per category), backlog (active tickets now, by state and
+//! volume (tickets opened, resolved and closed per day, per ISO week and per category), backlog (active tickets now, by state and
 //! by age), SLA compliance of the tickets opened in the period (first response and resolution: met, breached,
 //! running; by priority and by category) and satisfaction (the answers given in the period: average,
 //! distribution, by category and by agent, the agent being the ticket's assignee). Every figure comes from a
 //! GROUP BY over a range of an (organisation, instant) index, so the cost follows the period's tickets, not the
 //! table's. JSON at `/api/v1/orgs/{org}/helpdesk/reports`, a page at `/orgs/{org}/helpdesk/reports`, CSV per table
-//! at `/orgs/{org}/helpdesk/reports.csv?table=…`. The operator's agents get the same report over the tickets escalated
-//! to their second level at `/api/v1/helpdesk/escalated/reports` (JSON only).
+//! at `/orgs/{org}/helpdesk/reports.csv?table=…` (volume per day or, with `granularity=week`, per ISO week). The
+//! operator's agents get the same report over the tickets escalated to their second level: JSON at
+//! `/api/v1/helpdesk/escalated/reports`, the same page and CSV at `/helpdesk/escalated/reports(.csv)`.
 //!
 //! Counting rules: a ticket counts as resolved on the day of its latest resolution (a reopened ticket that is not
 //! resolved again does not count); merged tickets are left out of SLA compliance; a clock is `breached` once its
@@ -80,6 +81,54 @@ fn parse_date(s: &str) -> Option<Date> {
 
 fn date_text(d: Date) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day())
+}
+
+/// The ISO 8601 week of a day, `YYYY-Www`.
+fn iso_week(d: Date) -> String {
+    let (year, week, _) = d.to_iso_week_date();
+    format!("{year:04}-W{week:02}")
+}
+
+/// The days' counts added up per ISO week, in order (days in order, consecutive).
+fn weeks_of(days: &[(Date, Counts)]) -> Vec<VolumeWeek> {
+    let mut weeks: Vec<VolumeWeek> = Vec::new();
+    for (d, c) in days {
+        let week = iso_week(*d);
+        match weeks.last_mut() {
+            Some(w) if w.week == week => {
+                w.to = date_text(*d);
+                w.counts.opened += c.opened;
+                w.counts.resolved += c.resolved;
+                w.counts.closed += c.closed;
+            }
+            _ => weeks.push(VolumeWeek { week, from: date_text(*d), to: date_text(*d), counts: c.clone() }),
+        }
+    }
+    weeks
+}
+
+/// How the page and the CSV break the volume down in time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Granularity {
+    Day,
+    Week,
+}
+
+impl Granularity {
+    /// `day` (or empty) and `week`; anything else is `None`.
+    pub fn parse(s: &str) -> Option<Granularity> {
+        match s.trim() {
+            "" | "day" => Some(Granularity::Day),
+            "week" => Some(Granularity::Week),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Granularity::Day => "day",
+            Granularity::Week => "week",
+        }
+    }
 }
 
 impl Period {
@@ -157,6 +206,19 @@ pub struct VolumeDay {
     pub counts: Counts,
 }
 
+/// An ISO 8601 week of the period.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct VolumeWeek {
+    /// `YYYY-Www` (ISO 8601: weeks start on Monday; the week-numbering year may differ from the calendar year).
+    pub week: String,
+    /// Its first day in the period, YYYY-MM-DD: the period's first and last weeks may be partial.
+    pub from: String,
+    /// Its last day in the period.
+    pub to: String,
+    #[serde(flatten)]
+    pub counts: Counts,
+}
+
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct VolumeCategory {
     pub category: Category,
@@ -169,6 +231,8 @@ pub struct Volume {
     pub total: Counts,
     /// Every day of the period, zeros included.
     pub days: Vec<VolumeDay>,
+    /// Every ISO week the period touches, zeros included: the days added up.
+    pub weeks: Vec<VolumeWeek>,
     pub by_category: Vec<VolumeCategory>,
 }
 
@@ -429,6 +493,7 @@ async fn rating_rows(db: &Db, scope: Scope, from: OffsetDateTime, to: OffsetDate
 /// One answer, for the `answers` CSV.
 #[derive(sqlx::FromRow)]
 struct AnswerRow {
+    org_name: String,
     number: i64,
     subject: String,
     category: String,
@@ -438,14 +503,19 @@ struct AnswerRow {
     answered_at: OffsetDateTime,
 }
 
-async fn answer_rows(db: &Db, org: OrgId, from: OffsetDateTime, to: OffsetDateTime) -> DbResult<Vec<AnswerRow>> {
-    Ok(db_run!(db, |p| sqlx::query_as(
-        "SELECT t.number, t.subject, t.category, a.display_name AS assignee_name, s.rating, s.comment, s.answered_at
-         FROM helpdesk_surveys s JOIN helpdesk_tickets t ON t.id = s.ticket_id
+async fn answer_rows(db: &Db, scope: Scope, from: OffsetDateTime, to: OffsetDateTime) -> DbResult<Vec<AnswerRow>> {
+    let (cond, n) = scope.answers();
+    let sql = format!(
+        "SELECT o.name AS org_name, t.number, t.subject, t.category, a.display_name AS assignee_name, s.rating, s.comment,
+                s.answered_at
+         FROM helpdesk_surveys s JOIN helpdesk_tickets t ON t.id = s.ticket_id JOIN organisations o ON o.id = t.org_id
          LEFT JOIN accounts a ON a.id = t.assignee_id
-         WHERE s.org_id = $1 AND s.answered_at >= $2 AND s.answered_at < $3
-         ORDER BY s.answered_at, s.ticket_id"
-    ).bind(org).bind(from).bind(to).fetch_all(p).await?))
+         WHERE {cond} AND s.answered_at >= ${} AND s.answered_at < ${}
+         ORDER BY s.answered_at, s.ticket_id",
+        n,
+        n + 1
+    );
+    Ok(db_run!(db, |p| bind_scope!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), scope).bind(from).bind(to).fetch_all(p).await?))
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -474,13 +544,20 @@ pub async fn report(db: &Db, p: &Principal, org: OrgId, q: &ReportQuery, now: Of
     build(db, Scope::Org(org), period, clock::stamp(now)).await
 }
 
+/// The operator organisation, if `p` is one of its agents: who may see the second-level report.
+async fn operator_agent(db: &Db, p: &Principal) -> Result<Option<OrgId>> {
+    Ok(tenancy::operator(db).await?.map(|o| o.id).filter(|op| p.has(*op, Role::Agent)))
+}
+
+/// The operator's agents; anyone else is refused (403: the second level's existence is no secret).
+async fn check_escalated(db: &Db, p: &Principal) -> Result<OrgId> {
+    operator_agent(db, p).await?.ok_or(Error::Forbidden)
+}
+
 /// The report of the operator's second-level queue (the tickets escalated by every organisation), for the
 /// operator's agents (403 to anyone else).
 pub async fn escalated_report(db: &Db, p: &Principal, q: &ReportQuery, now: OffsetDateTime) -> Result<Report> {
-    let operator = tenancy::operator(db).await?.map(|o| o.id);
-    if !operator.is_some_and(|op| p.has(op, Role::Agent)) {
-        return Err(Error::Forbidden);
-    }
+    check_escalated(db, p).await?;
     let today = clock::to_rome(now).date();
     let period = Period::parse(q, today).map_err(Error::Invalid)?;
     build(db, Scope::Escalated, period, clock::stamp(now)).await
@@ -509,9 +586,11 @@ async fn build(db: &Db, scope: Scope, period: Period, now: OffsetDateTime) -> Re
             bump(&mut total);
         }
     }
+    let dated: Vec<(Date, Counts)> = days.iter().copied().zip(per_day).collect();
     let volume = Volume {
         total,
-        days: days.iter().zip(per_day).map(|(d, counts)| VolumeDay { date: date_text(*d), counts }).collect(),
+        weeks: weeks_of(&dated),
+        days: dated.into_iter().map(|(d, counts)| VolumeDay { date: date_text(d), counts }).collect(),
         by_category: Category::ALL.iter().zip(per_cat).map(|(c, counts)| VolumeCategory { category: *c, counts }).collect(),
     };
 
@@ -599,13 +678,23 @@ fn num(v: Option<f64>) -> String {
 }
 
 /// One table of the report as CSV (RFC 4180, CRLF), headers in the page's language; cells a spreadsheet would
-/// run as a formula are defused by the shared writer. `answers` lists each answer of the period.
-async fn csv_table(db: &Db, org: OrgId, period: Period, table: &str, report: &Report, lang: Lang) -> Result<String> {
+/// run as a formula are defused by the shared writer. `volume` per day or per ISO week; `answers` lists each answer
+/// of the period (on the second level, with each ticket's organisation).
+async fn csv_table(db: &Db, scope: Scope, period: Period, table: &str, granularity: Granularity, report: &Report, lang: Lang) -> Result<String> {
     let mut out = String::new();
     let h = |keys: &[&str]| keys.iter().map(|k| lang.t(&format!("hdr-csv-{k}"))).collect::<Vec<String>>();
     let line = |out: &mut String, cells: Vec<String>| csv_line(out, &cells.iter().map(String::as_str).collect::<Vec<_>>());
     let cat = |c: &str| lang.t(&format!("hd-cat-{c}"));
     match table {
+        "volume" if granularity == Granularity::Week => {
+            line(&mut out, h(&["week", "from", "to", "opened", "resolved", "closed"]));
+            for w in &report.volume.weeks {
+                let c = &w.counts;
+                line(&mut out, vec![
+                    w.week.clone(), w.from.clone(), w.to.clone(), c.opened.to_string(), c.resolved.to_string(), c.closed.to_string(),
+                ]);
+            }
+        }
         "volume" => {
             line(&mut out, h(&["date", "opened", "resolved", "closed"]));
             for d in &report.volume.days {
@@ -659,13 +748,22 @@ async fn csv_table(db: &Db, org: OrgId, period: Period, table: &str, report: &Re
             }
         }
         _ => {
-            line(&mut out, h(&["ticket", "subject", "category", "agent", "rating", "comment", "answered-at"]));
+            let second_level = scope == Scope::Escalated;
+            let mut head = h(&["ticket", "subject", "category", "agent", "rating", "comment", "answered-at"]);
+            if second_level {
+                head.insert(0, lang.t("hdr-csv-organisation"));
+            }
+            line(&mut out, head);
             let (from, to) = period.bounds();
-            for a in answer_rows(db, org, from, to).await? {
-                line(&mut out, vec![
+            for a in answer_rows(db, scope, from, to).await? {
+                let mut cells = vec![
                     reference(a.number), a.subject, cat(&a.category), a.assignee_name.unwrap_or_default(),
                     a.rating.to_string(), a.comment, clock::format_rome(a.answered_at),
-                ]);
+                ];
+                if second_level {
+                    cells.insert(0, a.org_name);
+                }
+                line(&mut out, cells);
             }
         }
     }
@@ -678,7 +776,7 @@ async fn csv_table(db: &Db, org: OrgId, period: Period, table: &str, report: &Re
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(get_report, get_escalated_report),
-    components(schemas(Report, Counts, VolumeDay, VolumeCategory, Volume, KeyCount, Backlog, Compliance, ComplianceRow,
+    components(schemas(Report, Counts, VolumeDay, VolumeWeek, VolumeCategory, Volume, KeyCount, Backlog, Compliance, ComplianceRow,
         Sla, Ratings, SatisfactionReport)),
 )]
 pub struct ApiDoc;
@@ -727,10 +825,15 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/helpdesk/escalated/reports", get(get_escalated_report))
         .route("/orgs/{org}/helpdesk/reports", get(page))
         .route("/orgs/{org}/helpdesk/reports.csv", get(csv))
+        .route("/helpdesk/escalated/reports", get(escalated_page))
+        .route("/helpdesk/escalated/reports.csv", get(escalated_csv))
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Pages
+
+/// Where the operator's second-level report lives (page; `.csv` for its tables).
+const ESCALATED_BASE: &str = "/helpdesk/escalated/reports";
 
 #[derive(Deserialize, Default)]
 struct PageQuery {
@@ -740,12 +843,31 @@ struct PageQuery {
     to: String,
     #[serde(default)]
     table: String,
+    /// `day` (default) or `week`: the volume over time.
+    #[serde(default)]
+    granularity: String,
 }
 
 impl PageQuery {
     fn report_query(&self) -> ReportQuery {
         let opt = |s: &str| (!s.trim().is_empty()).then(|| s.to_owned());
         ReportQuery { from: opt(&self.from), to: opt(&self.to) }
+    }
+
+    /// The period and the granularity, or every error of both.
+    fn parse(&self) -> std::result::Result<(Period, Granularity), FieldErrors> {
+        let granularity = Granularity::parse(&self.granularity);
+        let mut errors = match Period::parse(&self.report_query(), today()) {
+            Ok(p) => match granularity {
+                Some(g) => return Ok((p, g)),
+                None => FieldErrors::new(),
+            },
+            Err(e) => e,
+        };
+        if granularity.is_none() {
+            errors.add("granularity", "format");
+        }
+        Err(errors)
     }
 }
 
@@ -768,20 +890,43 @@ struct CsvLink {
     label: String,
 }
 
+struct Choice {
+    value: &'static str,
+    label: String,
+    selected: bool,
+}
+
+/// Which report a page shows, and where it and its neighbours are.
+struct Place {
+    scope: Scope,
+    /// The page's own path (the form's action; `{base}.csv` for the tables).
+    base: String,
+    /// The queue the page belongs to (the back link).
+    back: String,
+    /// For the operator's agents on their own organisation's page: the second-level report.
+    second_level: Option<String>,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "helpdesk_reports.html")]
 struct ReportsPage {
     ctx: PageCtx,
-    org: OrgId,
+    base: String,
+    back: String,
+    escalated: bool,
+    second_level: Option<String>,
     from: String,
     to: String,
+    granularities: Vec<Choice>,
+    weekly: bool,
     errors: FieldErrors,
     shown: bool,
     period: String,
     csv: Vec<CsvLink>,
     volume_total: Vec<String>,
     by_category: Vec<Line>,
-    days: Vec<Line>,
+    /// Per day, or per ISO week (the week's days in the first cell).
+    over_time: Vec<Line>,
     backlog_state: Vec<Line>,
     backlog_age: Vec<Line>,
     backlog_total: i64,
@@ -807,10 +952,23 @@ fn rating_cells(r: &Ratings) -> Vec<String> {
     v
 }
 
-fn empty_page(ctx: PageCtx, org: OrgId, q: &PageQuery, errors: FieldErrors) -> ReportsPage {
+fn empty_page(ctx: PageCtx, place: &Place, q: &PageQuery, errors: FieldErrors) -> ReportsPage {
+    let granularity = q.granularity.trim();
     ReportsPage {
+        granularities: [Granularity::Day, Granularity::Week]
+            .iter()
+            .map(|g| Choice {
+                value: g.as_str(),
+                label: ctx.t(&format!("hdr-granularity-{}", g.as_str())),
+                selected: granularity == g.as_str(),
+            })
+            .collect(),
+        weekly: granularity == "week",
         ctx,
-        org,
+        base: place.base.clone(),
+        back: place.back.clone(),
+        escalated: place.scope == Scope::Escalated,
+        second_level: place.second_level.clone(),
         from: q.from.clone(),
         to: q.to.clone(),
         errors,
@@ -819,7 +977,7 @@ fn empty_page(ctx: PageCtx, org: OrgId, q: &PageQuery, errors: FieldErrors) -> R
         csv: Vec::new(),
         volume_total: Vec::new(),
         by_category: Vec::new(),
-        days: Vec::new(),
+        over_time: Vec::new(),
         backlog_state: Vec::new(),
         backlog_age: Vec::new(),
         backlog_total: 0,
@@ -828,35 +986,43 @@ fn empty_page(ctx: PageCtx, org: OrgId, q: &PageQuery, errors: FieldErrors) -> R
     }
 }
 
-async fn page(
-    State(state): State<AppState>,
-    SignedIn(user, rc): SignedIn,
-    Path(org): Path<String>,
-    Query(q): Query<PageQuery>,
-) -> std::result::Result<Response, PageError> {
-    let org = parse_org(&org)?;
-    check(&user.principal, org)?;
-    let ctx = PageCtx::build(&state, &rc).await;
-    let period = match Period::parse(&q.report_query(), today()) {
-        Ok(p) => p,
-        Err(errors) => return Ok((StatusCode::UNPROCESSABLE_ENTITY, empty_page(ctx, org, &q, errors)).into_response()),
+/// The report page of `place` (an organisation's or the second level's: one rendering for both).
+async fn render(state: &AppState, ctx: PageCtx, place: &Place, q: &PageQuery) -> std::result::Result<Response, PageError> {
+    let (period, granularity) = match q.parse() {
+        Ok(x) => x,
+        Err(errors) => return Ok((StatusCode::UNPROCESSABLE_ENTITY, empty_page(ctx, place, q, errors)).into_response()),
     };
-    let r = build(&state.db, Scope::Org(org), period, clock::now()).await?;
+    let r = build(&state.db, place.scope, period, clock::now()).await?;
     let cat = |c: &str| ctx.t(&format!("hd-cat-{c}"));
     let counts = |c: &Counts| vec![c.opened.to_string(), c.resolved.to_string(), c.closed.to_string()];
     let range = format!("from={}&to={}", r.from, r.to);
-    let mut page = empty_page(ctx.clone(), org, &q, FieldErrors::new());
+    let mut page = empty_page(ctx.clone(), place, q, FieldErrors::new());
     page.from = r.from.clone();
     page.to = r.to.clone();
     page.shown = true;
     page.period = format!("{} – {}", r.from, r.to);
     page.csv = TABLES
         .iter()
-        .map(|t| CsvLink { href: format!("/orgs/{org}/helpdesk/reports.csv?{range}&table={t}"), label: ctx.t(&format!("hdr-table-{t}")) })
+        .map(|t| {
+            let by_week = if *t == "volume" && granularity == Granularity::Week { "&granularity=week" } else { "" };
+            CsvLink { href: format!("{}.csv?{range}&table={t}{by_week}", place.base), label: ctx.t(&format!("hdr-table-{t}{}", if by_week.is_empty() { "" } else { "-week" })) }
+        })
         .collect();
     page.volume_total = counts(&r.volume.total);
     page.by_category = r.volume.by_category.iter().map(|v| Line { head: cat(v.category.as_str()), cells: counts(&v.counts) }).collect();
-    page.days = r.volume.days.iter().map(|d| Line { head: d.date.clone(), cells: counts(&d.counts) }).collect();
+    page.over_time = match granularity {
+        Granularity::Day => r.volume.days.iter().map(|d| Line { head: d.date.clone(), cells: counts(&d.counts) }).collect(),
+        Granularity::Week => r
+            .volume
+            .weeks
+            .iter()
+            .map(|w| {
+                let mut cells = vec![format!("{} – {}", w.from, w.to)];
+                cells.extend(counts(&w.counts));
+                Line { head: w.week.clone(), cells }
+            })
+            .collect(),
+    };
     page.backlog_total = r.backlog.total;
     page.backlog_state = r
         .backlog
@@ -914,15 +1080,8 @@ async fn page(
     Ok(page.into_response())
 }
 
-async fn csv(
-    State(state): State<AppState>,
-    SignedIn(user, rc): SignedIn,
-    Path(org): Path<String>,
-    Query(q): Query<PageQuery>,
-) -> std::result::Result<Response, PageError> {
-    let org = parse_org(&org)?;
-    check(&user.principal, org)?;
-    let ctx = PageCtx::build(&state, &rc).await;
+/// One table of `place`'s report as a CSV download.
+async fn render_csv(state: &AppState, ctx: PageCtx, place: &Place, q: &PageQuery) -> std::result::Result<Response, PageError> {
     let mut errors = FieldErrors::new();
     let table = match q.table.trim() {
         "" => "volume",
@@ -934,17 +1093,22 @@ async fn csv(
             }
         },
     };
-    let period = match Period::parse(&q.report_query(), today()) {
-        Ok(p) if errors.is_empty() => p,
-        Ok(_) => return Ok((StatusCode::UNPROCESSABLE_ENTITY, empty_page(ctx, org, &q, errors)).into_response()),
+    let (period, granularity) = match q.parse() {
+        Ok(x) if errors.is_empty() => x,
+        Ok(_) => return Ok((StatusCode::UNPROCESSABLE_ENTITY, empty_page(ctx, place, q, errors)).into_response()),
         Err(mut e) => {
             e.0.extend(errors.0);
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, empty_page(ctx, org, &q, e)).into_response());
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, empty_page(ctx, place, q, e)).into_response());
         }
     };
-    let r = build(&state.db, Scope::Org(org), period, clock::now()).await?;
-    let body = csv_table(&state.db, org, period, table, &r, ctx.lang).await?;
-    let filename = format!("helpdesk-{table}-{}-{}.csv", r.from, r.to);
+    let r = build(&state.db, place.scope, period, clock::now()).await?;
+    let body = csv_table(&state.db, place.scope, period, table, granularity, &r, ctx.lang).await?;
+    let name = match (table, granularity) {
+        ("volume", Granularity::Week) => "volume-weeks",
+        (t, _) => t,
+    };
+    let prefix = if place.scope == Scope::Escalated { "helpdesk-escalated" } else { "helpdesk" };
+    let filename = format!("{prefix}-{name}-{}-{}.csv", r.from, r.to);
     let mut resp = body.into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
@@ -953,6 +1117,58 @@ async fn csv(
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)
+}
+
+/// An organisation's page (its agents and admins); its operator agents also get the link to the second level.
+async fn org_place(state: &AppState, p: &Principal, org: &str) -> std::result::Result<Place, PageError> {
+    let org = parse_org(org)?;
+    check(p, org)?;
+    let second_level = operator_agent(&state.db, p).await?.filter(|op| *op == org).map(|_| ESCALATED_BASE.to_owned());
+    Ok(Place { scope: Scope::Org(org), base: format!("/orgs/{org}/helpdesk/reports"), back: format!("/orgs/{org}/helpdesk"), second_level })
+}
+
+/// The second level's page (the operator's agents), reached from the operator's queue.
+async fn escalated_place(state: &AppState, p: &Principal) -> std::result::Result<Place, PageError> {
+    let operator = check_escalated(&state.db, p).await?;
+    Ok(Place { scope: Scope::Escalated, base: ESCALATED_BASE.to_owned(), back: format!("/orgs/{operator}/helpdesk"), second_level: None })
+}
+
+async fn page(
+    State(state): State<AppState>,
+    SignedIn(user, rc): SignedIn,
+    Path(org): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> std::result::Result<Response, PageError> {
+    let place = org_place(&state, &user.principal, &org).await?;
+    render(&state, PageCtx::build(&state, &rc).await, &place, &q).await
+}
+
+async fn csv(
+    State(state): State<AppState>,
+    SignedIn(user, rc): SignedIn,
+    Path(org): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> std::result::Result<Response, PageError> {
+    let place = org_place(&state, &user.principal, &org).await?;
+    render_csv(&state, PageCtx::build(&state, &rc).await, &place, &q).await
+}
+
+async fn escalated_page(
+    State(state): State<AppState>,
+    SignedIn(user, rc): SignedIn,
+    Query(q): Query<PageQuery>,
+) -> std::result::Result<Response, PageError> {
+    let place = escalated_place(&state, &user.principal).await?;
+    render(&state, PageCtx::build(&state, &rc).await, &place, &q).await
+}
+
+async fn escalated_csv(
+    State(state): State<AppState>,
+    SignedIn(user, rc): SignedIn,
+    Query(q): Query<PageQuery>,
+) -> std::result::Result<Response, PageError> {
+    let place = escalated_place(&state, &user.principal).await?;
+    render_csv(&state, PageCtx::build(&state, &rc).await, &place, &q).await
 }
 
 #[cfg(test)]
@@ -984,6 +1200,27 @@ mod tests {
         assert_eq!(hour_to_rome_day("2026-07-10T22"), Some(date!(2026 - 07 - 11)));
         assert_eq!(hour_to_rome_day("2026-07-10 21"), Some(date!(2026 - 07 - 10)));
         assert_eq!(hour_to_rome_day("2026-01-10T23"), Some(date!(2026 - 01 - 11)));
+    }
+
+    #[test]
+    fn iso_weeks_add_up_the_days_and_cross_the_year() {
+        // Monday 29 December 2025 is in week 1 of 2026; the period starts on a Saturday and ends on a Tuesday.
+        let p = Period { from: date!(2025 - 12 - 27), to: date!(2026 - 01 - 06) };
+        let days: Vec<(Date, Counts)> =
+            p.days().into_iter().enumerate().map(|(i, d)| (d, Counts { opened: 1, resolved: i as i64, closed: 0 })).collect();
+        let weeks = weeks_of(&days);
+        let got: Vec<(&str, &str, &str, i64, i64)> =
+            weeks.iter().map(|w| (w.week.as_str(), w.from.as_str(), w.to.as_str(), w.counts.opened, w.counts.resolved)).collect();
+        assert_eq!(
+            got,
+            [
+                ("2025-W52", "2025-12-27", "2025-12-28", 2, 1),
+                ("2026-W01", "2025-12-29", "2026-01-04", 7, 2 + 3 + 4 + 5 + 6 + 7 + 8),
+                ("2026-W02", "2026-01-05", "2026-01-06", 2, 9 + 10),
+            ]
+        );
+        assert_eq!(iso_week(date!(2027 - 01 - 01)), "2026-W53");
+        assert_eq!((Granularity::parse(""), Granularity::parse("week"), Granularity::parse("month")), (Some(Granularity::Day), Some(Granularity::Week), None));
     }
 
     #[test]

@@ -92,6 +92,8 @@ pub struct Message {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
+    /// The message's files (download: `…/tickets/{ticket}/attachments/{id}`).
+    pub attachments: Vec<crate::attachments::Attachment>,
 }
 
 /// A ticket with its thread (internal notes only for agents).
@@ -137,6 +139,33 @@ pub struct NewTicket {
 #[serde(default)]
 pub struct BodyInput {
     pub body: String,
+}
+
+/// A new ticket with files (the API's and the pages' input; [`NewTicket`] without files).
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct NewTicketInput {
+    /// vpn, workstation, meetings, elearning, account, other.
+    pub category: String,
+    pub subject: String,
+    pub body: String,
+    /// Ids of files the caller uploaded (`POST …/helpdesk/files`) and has not attached yet; at most 10.
+    pub attachments: Vec<String>,
+}
+
+impl NewTicketInput {
+    pub fn split(&self) -> (NewTicket, &[String]) {
+        (NewTicket { category: self.category.clone(), subject: self.subject.clone(), body: self.body.clone() }, &self.attachments)
+    }
+}
+
+/// A reply or a note with files ([`BodyInput`] without files).
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct MessageInput {
+    pub body: String,
+    /// Ids of files the caller uploaded (`POST …/helpdesk/files`) and has not attached yet; at most 10.
+    pub attachments: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -363,8 +392,11 @@ fn view(t: &TicketRow, now: OffsetDateTime, cal: &BusinessCalendar) -> Ticket {
     }
 }
 
-fn message_view(m: MessageRow) -> Message {
+fn message_view(m: MessageRow, files: &mut Vec<(MessageId, crate::attachments::Attachment)>) -> Message {
+    let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(files).into_iter().partition(|(id, _)| *id == m.id);
+    *files = rest;
     Message {
+        attachments: mine.into_iter().map(|(_, a)| a).collect(),
         id: m.id,
         kind: MessageKind::parse(&m.kind).unwrap_or(MessageKind::Note),
         author_id: m.author_id,
@@ -387,6 +419,7 @@ fn priority_of(t: &TicketRow) -> Priority {
 
 async fn detail(db: &Db, t: &TicketRow, a: Access, now: OffsetDateTime) -> Result<TicketDetail> {
     let messages = store::messages(db, t.org_id, t.id, a.is_agent()).await?;
+    let mut files = crate::attachments::of_ticket(db, t.org_id, t.id, a.is_agent()).await?;
     let watchers = if a.is_agent() {
         store::watchers(db, t.org_id, t.id).await?.into_iter().map(|(account_id, name, _)| Watcher { account_id, name }).collect()
     } else {
@@ -394,11 +427,31 @@ async fn detail(db: &Db, t: &TicketRow, a: Access, now: OffsetDateTime) -> Resul
     };
     Ok(TicketDetail {
         ticket: view(t, now, &calendar(db, t.org_id).await?),
-        messages: messages.into_iter().map(message_view).collect(),
+        messages: messages.into_iter().map(|m| message_view(m, &mut files)).collect(),
         watchers,
         role: a.name().to_owned(),
         satisfaction: crate::survey::of_ticket(db, t).await?,
     })
+}
+
+/// Whether the caller sees the ticket's internal notes (and their files): its agents do, its requester does not;
+/// anyone else learns nothing (404).
+pub(crate) async fn sees_notes(db: &Db, p: &Principal, org: OrgId, id: TicketId) -> Result<bool> {
+    let t = store::get(db, org, id).await?.ok_or(Error::NotFound)?;
+    Ok(access(db, p, &t).await?.is_agent())
+}
+
+/// Whether the caller may upload files to `org`'s help desk: its agents and admins, the operator's agents (who
+/// answer escalated tickets), and members with the help desk; 404 for anyone else, 403 without the service.
+pub(crate) async fn may_upload(db: &Db, p: &Principal, org: OrgId) -> Result<()> {
+    if is_staff(p, org) || is_operator_agent(db, p).await? {
+        return Ok(());
+    }
+    match catalogue::entitlement(db, p.id(), org, Service::Helpdesk).await? {
+        Ok(_) => Ok(()),
+        Err(Denied::NotMember) => Err(Error::NotFound),
+        Err(_) => Err(Error::Forbidden),
+    }
 }
 
 pub async fn ticket(db: &Db, p: &Principal, org: OrgId, id: TicketId) -> Result<TicketDetail> {
@@ -636,14 +689,34 @@ async fn notify_thread(tx: &mut Tx, t: &TicketRow, what: &str, requester: bool, 
     Ok(())
 }
 
+/// The attachments of a message as a mail names them: no bytes in mail, the ticket page has them (its address from
+/// `public_url`, the configured address of the node making the change; the path alone when it is not known).
+fn files_in_mail(t: &TicketRow, files: &[agilekit_kernel::files::FileMeta], public_url: &str) -> String {
+    if files.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("\n\nAllegati / attachments:\n");
+    for f in files {
+        s.push_str(&format!("- {} ({})\n", f.name, crate::attachments::human_size(f.size)));
+    }
+    s.push_str(&format!("{}: {}/orgs/{}/helpdesk/tickets/{}\n", reference(t.number), public_url.trim_end_matches('/'), t.org_id, t.id));
+    s
+}
+
 /// Opens a ticket for the caller in `org`: a member of an organisation with an active help-desk subscription.
 pub async fn open(db: &Db, p: &Principal, actor: &Actor, org: OrgId, input: &NewTicket, now: OffsetDateTime) -> Result<TicketDetail> {
-    open_with(db, p, actor, org, input, now, None).await
+    open_with(db, p, actor, org, input, &[], now, None).await
+}
+
+/// As [`open`], the first message carrying the caller's pending files `attachments` (ids).
+pub async fn open_attached(db: &Db, p: &Principal, actor: &Actor, org: OrgId, input: &NewTicket, attachments: &[String], now: OffsetDateTime) -> Result<TicketDetail> {
+    open_with(db, p, actor, org, input, attachments, now, None).await
 }
 
 /// As [`open`]; with `inbound` (the Message-ID of the mail that opens it) the first message keeps that Message-ID
 /// and the requester gets an acknowledgement in the ticket's mail thread.
-pub(crate) async fn open_with(db: &Db, p: &Principal, actor: &Actor, org: OrgId, input: &NewTicket, now: OffsetDateTime, inbound: Option<String>) -> Result<TicketDetail> {
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn open_with(db: &Db, p: &Principal, actor: &Actor, org: OrgId, input: &NewTicket, attachments: &[String], now: OffsetDateTime, inbound: Option<String>) -> Result<TicketDetail> {
     match catalogue::entitlement(db, p.id(), org, Service::Helpdesk).await? {
         Ok(_) => {}
         Err(Denied::NotMember) => return Err(Error::NotFound),
@@ -664,7 +737,8 @@ pub(crate) async fn open_with(db: &Db, p: &Principal, actor: &Actor, org: OrgId,
     };
     let subject = parse_subject(&mut errors, "subject", &input.subject);
     let body = parse_body(&mut errors, "body", &input.body);
-    let (Some(category), Some(subject), Some(body)) = (category, subject, body) else {
+    let files = crate::attachments::resolve(db, org, p.id(), attachments, &mut errors).await?;
+    let (Some(category), Some(subject), Some(body), true) = (category, subject, body, errors.is_empty()) else {
         return Err(Error::Invalid(errors));
     };
     let policy = crate::settings::load(db, org).await?.policy;
@@ -706,7 +780,8 @@ pub(crate) async fn open_with(db: &Db, p: &Principal, actor: &Actor, org: OrgId,
     set_resolution(&mut t, &Clock::start(now, target.resolution));
     store::insert_ticket(&mut tx, &t).await?;
     let by_mail = inbound.is_some();
-    add_message_with(&mut tx, &t, Some(p.id()), MessageKind::Reply, &body, now, inbound.unwrap_or_else(message_id)).await?;
+    let mid = add_message_with(&mut tx, &t, Some(p.id()), MessageKind::Reply, &body, now, inbound.unwrap_or_else(message_id)).await?;
+    crate::attachments::attach(&mut tx, org, t.id, mid, Some(p.id()), &files, now).await?;
     audit_change(&mut tx, actor, "helpdesk.ticket.open", None, &t).await?;
     if by_mail {
         notify_thread(&mut tx, &t, "Abbiamo ricevuto la sua richiesta / we have received your request.", true, None).await?;
@@ -750,18 +825,26 @@ fn reopen(t: &mut TicketRow, now: OffsetDateTime) -> Result<()> {
 /// is mailed; by the requester it takes a pending ticket back to open (the resolution clock runs again) and
 /// reopens one resolved in the last [`REOPEN_DAYS`] days.
 pub async fn reply(db: &Db, p: &Principal, actor: &Actor, org: OrgId, id: TicketId, input: &BodyInput, now: OffsetDateTime) -> Result<TicketDetail> {
-    reply_with(db, p, actor, org, id, input, now, None).await
+    reply_with(db, p, actor, org, id, input, &[], now, None, "").await
+}
+
+/// As [`reply`], carrying the caller's pending files `attachments` (ids); the notification links the ticket page at
+/// `public_url`.
+#[allow(clippy::too_many_arguments)]
+pub async fn reply_attached(db: &Db, p: &Principal, actor: &Actor, org: OrgId, id: TicketId, input: &BodyInput, attachments: &[String], now: OffsetDateTime, public_url: &str) -> Result<TicketDetail> {
+    reply_with(db, p, actor, org, id, input, attachments, now, None, public_url).await
 }
 
 /// As [`reply`]; with `inbound` the reply keeps that mail's Message-ID.
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn reply_with(db: &Db, p: &Principal, actor: &Actor, org: OrgId, id: TicketId, input: &BodyInput, now: OffsetDateTime, inbound: Option<String>) -> Result<TicketDetail> {
+pub(crate) async fn reply_with(db: &Db, p: &Principal, actor: &Actor, org: OrgId, id: TicketId, input: &BodyInput, attachments: &[String], now: OffsetDateTime, inbound: Option<String>, public_url: &str) -> Result<TicketDetail> {
     let now = clock::stamp(now);
     let mut errors = FieldErrors::new();
     let body = parse_body(&mut errors, "body", &input.body);
+    let files = crate::attachments::resolve(db, org, p.id(), attachments, &mut errors).await?;
     let mut tx = db.begin().await?;
     let (mut t, a) = load(db, &mut tx, p, org, id).await?;
-    let Some(body) = body else { return Err(Error::Invalid(errors)) };
+    let (Some(body), true) = (body, errors.is_empty()) else { return Err(Error::Invalid(errors)) };
     let before = t.clone();
     let state = state_of(&t);
     let (_, cal) = settings(&mut tx, org).await?;
@@ -789,25 +872,35 @@ pub(crate) async fn reply_with(db: &Db, p: &Principal, actor: &Actor, org: OrgId
     t.updated_at = now;
     store::update_ticket(&mut tx, &t).await?;
     let own = inbound.unwrap_or_else(message_id);
-    add_message_with(&mut tx, &t, Some(p.id()), MessageKind::Reply, &body, now, own.clone()).await?;
+    let mid = add_message_with(&mut tx, &t, Some(p.id()), MessageKind::Reply, &body, now, own.clone()).await?;
+    crate::attachments::attach(&mut tx, org, t.id, mid, Some(p.id()), &files, now).await?;
     audit_change(&mut tx, actor, "helpdesk.ticket.reply", Some(&before), &t).await?;
-    notify_thread(&mut tx, &t, &format!("Nuova risposta / new reply:\n\n{body}"), a.is_agent(), Some(&own)).await?;
+    let listed = files_in_mail(&t, &files, public_url);
+    notify_thread(&mut tx, &t, &format!("Nuova risposta / new reply:\n\n{body}{listed}"), a.is_agent(), Some(&own)).await?;
     tx.commit().await?;
     detail(db, &t, a, now).await
 }
 
 /// An internal note: agents only, never shown to the requester, stops no clock.
 pub async fn note(db: &Db, p: &Principal, actor: &Actor, org: OrgId, id: TicketId, input: &BodyInput, now: OffsetDateTime) -> Result<TicketDetail> {
+    note_attached(db, p, actor, org, id, input, &[], now).await
+}
+
+/// As [`note`], carrying the caller's pending files `attachments` (ids): agents only see them.
+#[allow(clippy::too_many_arguments)]
+pub async fn note_attached(db: &Db, p: &Principal, actor: &Actor, org: OrgId, id: TicketId, input: &BodyInput, attachments: &[String], now: OffsetDateTime) -> Result<TicketDetail> {
     let now = clock::stamp(now);
     let mut errors = FieldErrors::new();
     let body = parse_body(&mut errors, "body", &input.body);
+    let files = crate::attachments::resolve(db, org, p.id(), attachments, &mut errors).await?;
     let mut tx = db.begin().await?;
     let (mut t, a) = load(db, &mut tx, p, org, id).await?;
     agents_only(a)?;
-    let Some(body) = body else { return Err(Error::Invalid(errors)) };
+    let (Some(body), true) = (body, errors.is_empty()) else { return Err(Error::Invalid(errors)) };
     t.updated_at = now;
     store::update_ticket(&mut tx, &t).await?;
-    add_message(&mut tx, &t, Some(p.id()), MessageKind::Note, &body, now).await?;
+    let mid = add_message(&mut tx, &t, Some(p.id()), MessageKind::Note, &body, now).await?;
+    crate::attachments::attach(&mut tx, org, t.id, mid, Some(p.id()), &files, now).await?;
     audit_change(&mut tx, actor, "helpdesk.ticket.note", Some(&t), &t).await?;
     tx.commit().await?;
     detail(db, &t, a, now).await
@@ -849,7 +942,9 @@ fn transition(t: &mut TicketRow, to: State, now: OffsetDateTime, cal: &BusinessC
     Ok(())
 }
 
-pub async fn set_state(db: &Db, p: &Principal, actor: &Actor, org: OrgId, id: TicketId, input: &StateInput, now: OffsetDateTime) -> Result<TicketDetail> {
+/// `public_url` is where people reach agilekit (the configured `public_url` of the node that makes the change): the
+/// satisfaction survey's invitation, queued when the ticket is resolved, links there.
+pub async fn set_state(db: &Db, p: &Principal, actor: &Actor, org: OrgId, id: TicketId, input: &StateInput, now: OffsetDateTime, public_url: &str) -> Result<TicketDetail> {
     let now = clock::stamp(now);
     let to = State::parse(input.state.trim());
     let mut tx = db.begin().await?;
@@ -859,7 +954,7 @@ pub async fn set_state(db: &Db, p: &Principal, actor: &Actor, org: OrgId, id: Ti
         return Err(FieldErrors::one("state", if input.state.trim().is_empty() { "required" } else { "format" }));
     };
     let (_, cal) = settings(&mut tx, org).await?;
-    apply_state(&mut t, to, now, &cal)?.finish(&mut tx, actor, &t).await?;
+    apply_state(&mut t, to, now, &cal)?.finish(&mut tx, actor, &t, public_url).await?;
     tx.commit().await?;
     detail(db, &t, a, now).await
 }
@@ -871,11 +966,11 @@ struct Pending {
 }
 
 impl Pending {
-    async fn finish(self, tx: &mut Tx, actor: &Actor, t: &TicketRow) -> Result<()> {
+    async fn finish(self, tx: &mut Tx, actor: &Actor, t: &TicketRow, public_url: &str) -> Result<()> {
         store::update_ticket(tx, t).await?;
         audit_change(tx, actor, "helpdesk.ticket.state", Some(&self.before), t).await?;
         if self.to == State::Resolved {
-            crate::survey::invite(tx, t).await?;
+            crate::survey::invite(tx, t, public_url).await?;
         }
         let s = self.to.as_str();
         notify(tx, t, &format!("Il ticket è ora «{s}» / the ticket is now \"{s}\"."), true).await
@@ -1130,7 +1225,8 @@ pub struct BulkInput {
 
 /// One change to many tickets (the organisation's agents and admins), all or nothing: any ticket that cannot take
 /// it is a field error `ids[i]` and no ticket changes.
-pub async fn bulk(db: &Db, p: &Principal, actor: &Actor, org: OrgId, input: &BulkInput, now: OffsetDateTime) -> Result<Vec<Ticket>> {
+/// `public_url`: as for [`set_state`].
+pub async fn bulk(db: &Db, p: &Principal, actor: &Actor, org: OrgId, input: &BulkInput, now: OffsetDateTime, public_url: &str) -> Result<Vec<Ticket>> {
     let now = clock::stamp(now);
     if !is_staff(p, org) {
         return Err(Error::NotFound);
@@ -1193,7 +1289,7 @@ pub async fn bulk(db: &Db, p: &Principal, actor: &Actor, org: OrgId, input: &Bul
         }
         if let Some(to) = state {
             match apply_state(&mut t, to, now, &cal) {
-                Ok(pending) => pending.finish(&mut tx, actor, &t).await?,
+                Ok(pending) => pending.finish(&mut tx, actor, &t, public_url).await?,
                 Err(Error::Invalid(_)) => {
                     errors.add(&format!("ids[{i}]"), "transition");
                     continue;

@@ -21,6 +21,7 @@ use axum::{Form, Router};
 use serde::Deserialize;
 
 use crate::canned::{self, Canned, CannedId, CannedInput};
+use crate::inbound::api::{self as mail_api, MailSettings, MailSettingsInput};
 use crate::settings::{self, CalendarForm, OpeningForm, OrgSettings, SettingsInput};
 
 pub fn router() -> Router<AppState> {
@@ -29,6 +30,8 @@ pub fn router() -> Router<AppState> {
         .route("/orgs/{org}/helpdesk/canned", get(canned_page).post(canned_create))
         .route("/orgs/{org}/helpdesk/canned/{canned}", get(canned_edit).post(canned_update))
         .route("/orgs/{org}/helpdesk/canned/{canned}/delete", post(canned_delete))
+        .route("/orgs/{org}/helpdesk/mail", get(mail_page).post(mail_save))
+        .route("/orgs/{org}/helpdesk/mail/token", post(mail_token))
 }
 
 fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T, PageError> {
@@ -502,6 +505,208 @@ async fn canned_delete(
     let (org, id): (OrgId, CannedId) = (parse_id(&org)?, parse_id(&id)?);
     canned::delete(&state.db, &user.principal, &user.actor(rc.ip.clone()), org, id).await?;
     Ok(see_other(&format!("/orgs/{org}/helpdesk/canned?done=deleted")))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Mail: the organisation's mailbox (IMAP) and the delivery token, the page twin of crate::inbound::api
+
+/// The TLS modes the form offers, as the API names them.
+const TLS_MODES: [&str; 3] = ["tls", "starttls", "none"];
+/// The form's text fields, in order, as the API names them.
+const MAIL_FIELDS: [&str; 6] = ["host", "port", "username", "folder", "address", "password"];
+
+pub struct TlsChoice {
+    pub value: &'static str,
+    pub label: String,
+    pub selected: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "helpdesk_mail_settings.html")]
+struct MailPage {
+    ctx: PageCtx,
+    org: OrgId,
+    enabled: bool,
+    /// host, port, username, folder, address, password (never filled in).
+    fields: Vec<Input>,
+    tls: Vec<TlsChoice>,
+    tls_error: Option<String>,
+    password_set: bool,
+    token_set: bool,
+    /// A delivery token just made: shown this once.
+    new_token: Option<String>,
+    endpoint: String,
+    last_poll: Option<String>,
+    last_error: Option<String>,
+    summary: Vec<SummaryItem>,
+    notice: Option<String>,
+}
+
+/// What the mail form sent: text as typed (the port too, so that a non-number comes back as typed).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct MailForm {
+    enabled: String,
+    host: String,
+    port: String,
+    tls: String,
+    username: String,
+    password: String,
+    folder: String,
+    address: String,
+}
+
+impl MailForm {
+    fn of(s: &MailSettings) -> MailForm {
+        MailForm {
+            enabled: if s.enabled { "1".into() } else { String::new() },
+            host: s.host.clone(),
+            port: s.port.to_string(),
+            tls: s.tls.clone(),
+            username: s.username.clone(),
+            password: String::new(),
+            folder: s.folder.clone(),
+            address: s.address.clone(),
+        }
+    }
+
+    fn value(&self, field: &str) -> String {
+        match field {
+            "host" => self.host.clone(),
+            "port" => self.port.clone(),
+            "username" => self.username.clone(),
+            "folder" => self.folder.clone(),
+            "address" => self.address.clone(),
+            // Never shown back, not even after an error.
+            _ => String::new(),
+        }
+    }
+
+    /// The API's input, and the errors the form finds itself (a port that is not a number: a stand-in goes on).
+    fn input(&self) -> (MailSettingsInput, FieldErrors) {
+        let mut errors = FieldErrors::new();
+        let port = match self.port.trim() {
+            "" => {
+                errors.add("port", "required");
+                993
+            }
+            p => p.parse::<i64>().unwrap_or_else(|_| {
+                errors.add("port", "format");
+                993
+            }),
+        };
+        let input = MailSettingsInput {
+            enabled: !self.enabled.is_empty(),
+            host: self.host.clone(),
+            port,
+            tls: self.tls.clone(),
+            username: self.username.clone(),
+            password: (!self.password.is_empty()).then(|| self.password.clone()),
+            folder: self.folder.clone(),
+            address: self.address.clone(),
+        };
+        (input, errors)
+    }
+}
+
+fn render_mail(ctx: PageCtx, state: &AppState, org: OrgId, stored: &MailSettings, form: &MailForm, errors: &FieldErrors, notice: Option<String>, new_token: Option<String>) -> MailPage {
+    let label = |f: &str| ctx.t(&format!("hdm-label-{f}"));
+    let fields = MAIL_FIELDS
+        .iter()
+        .map(|f| Input {
+            name: (*f).to_owned(),
+            id: format!("f-{f}"),
+            label: label(f),
+            value: form.value(f),
+            error: errors.get(f).map(|c| field_text(&ctx, c)),
+        })
+        .collect();
+    // The summary in the form's order.
+    let summary = ["enabled", "host", "port", "tls", "username", "password", "folder", "address"]
+        .iter()
+        .filter_map(|f| errors.get(f).map(|c| SummaryItem { anchor: format!("f-{f}"), text: format!("{}: {}", label(f), field_text(&ctx, c)) }))
+        .collect();
+    let tls = TLS_MODES
+        .iter()
+        .map(|m| TlsChoice { value: m, label: ctx.t(&format!("hdm-tls-{m}")), selected: form.tls.trim() == *m })
+        .collect();
+    MailPage {
+        org,
+        enabled: !form.enabled.is_empty(),
+        fields,
+        tls,
+        tls_error: errors.get("tls").map(|c| field_text(&ctx, c)),
+        password_set: stored.password_set,
+        token_set: stored.delivery_token_set || new_token.is_some(),
+        new_token,
+        endpoint: format!("{}/api/v1/helpdesk/inbound/{org}", state.cfg.public_url.trim_end_matches('/')),
+        last_poll: stored.last_poll_at.map(agilekit_kernel::clock::format_rome),
+        last_error: stored.last_error.clone(),
+        summary,
+        notice,
+        ctx,
+    }
+}
+
+async fn mail_page(
+    State(state): State<AppState>,
+    SignedIn(user, rc): SignedIn,
+    Path(org): Path<String>,
+    Query(q): Query<Done>,
+) -> Result<MailPage, PageError> {
+    let org: OrgId = parse_id(&org)?;
+    let stored = mail_api::settings(&state.db, &user.principal, org).await?;
+    let ctx = PageCtx::build(&state, &rc).await;
+    let notice = (q.done == "saved").then(|| ctx.t("hdm-saved"));
+    Ok(render_mail(ctx, &state, org, &stored, &MailForm::of(&stored), &FieldErrors::new(), notice, None))
+}
+
+async fn mail_save(
+    State(state): State<AppState>,
+    SignedIn(user, rc): SignedIn,
+    Path(org): Path<String>,
+    Form(form): Form<MailForm>,
+) -> Result<Response, PageError> {
+    let org: OrgId = parse_id(&org)?;
+    let p = &user.principal;
+    // Who may not manage the mailbox is refused before anything is checked.
+    let stored = mail_api::settings(&state.db, p, org).await?;
+    let (input, mut errors) = form.input();
+    if errors.is_empty() {
+        match mail_api::save(&state.db, p, &user.actor(rc.ip.clone()), org, &input).await {
+            Ok(_) => return Ok(see_other(&format!("/orgs/{org}/helpdesk/mail?done=saved"))),
+            Err(Error::Invalid(e)) => errors = e,
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        // The form's own complaint about a field stands (not the stand-in's); the rest is checked as the API would.
+        let refused: Vec<String> = errors.0.iter().map(|e| e.field.clone()).collect();
+        for e in mail_api::check(&state.db, org, &input).await?.0 {
+            if !refused.contains(&e.field) {
+                errors.add(&e.field, &e.code);
+            }
+        }
+    }
+    let ctx = PageCtx::build(&state, &rc).await;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, render_mail(ctx, &state, org, &stored, &form, &errors, None, None)).into_response())
+}
+
+/// Makes (or replaces) the delivery token and shows it on the page that answers, this once: not a redirect, so
+/// the token is in no URL and no later page.
+async fn mail_token(
+    State(state): State<AppState>,
+    SignedIn(user, rc): SignedIn,
+    Path(org): Path<String>,
+) -> Result<Response, PageError> {
+    let org: OrgId = parse_id(&org)?;
+    let p = &user.principal;
+    let token = mail_api::new_delivery_token(&state.db, p, &user.actor(rc.ip.clone()), org).await?;
+    let stored = mail_api::settings(&state.db, p, org).await?;
+    let ctx = PageCtx::build(&state, &rc).await;
+    let notice = Some(ctx.t("hdm-token-made"));
+    let mut r = render_mail(ctx, &state, org, &stored, &MailForm::of(&stored), &FieldErrors::new(), notice, Some(token)).into_response();
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
 }
 
 #[cfg(test)]

@@ -27,7 +27,21 @@ pub enum SlaError {
     Transition { state: &'static str, action: &'static str },
 }
 
-/// The instant at which `duration` of business time, counted from `start`, runs out.
+/// `t` down to its whole second. SLA time is counted in whole seconds: stored instants end in an odd microsecond
+/// (`clock::stamp`, docs/adr/0002), so a ticket opened "at 09:00" is stored at 09:00:00.000001; counted from there,
+/// four hours in a 09:00–13:00 morning would end a microsecond after the closing and carry over to the next
+/// opening. Targets are whole minutes and stored counts whole seconds, so nothing finer is ever meant.
+pub fn whole_second(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(0).unwrap_or(t)
+}
+
+/// Whether `now` is past `deadline`, in whole seconds: anything within the deadline's own second is on time.
+pub fn is_past(now: OffsetDateTime, deadline: OffsetDateTime) -> bool {
+    whole_second(now) > whole_second(deadline)
+}
+
+/// The instant at which `duration` of business time, counted from `start` (taken down to its whole second, see
+/// [`whole_second`]), runs out.
 ///
 /// Starting outside business hours starts the count at the next opening, so a zero duration gives the next
 /// moment of business time (`start` itself if the calendar is open then). A duration that ends exactly at a
@@ -43,6 +57,7 @@ pub fn add_business(
     if !calendar.has_hours() {
         return Err(SlaError::NeverOpen);
     }
+    let start = whole_second(start);
     let mut remaining = duration;
     let mut date = rome_date(start).ok_or(SlaError::OutOfRange)?;
     let mut closed_run = 0;
@@ -68,8 +83,10 @@ pub fn add_business(
     }
 }
 
-/// Business time between `from` and `to` (zero if `to` is not after `from`).
+/// Business time between `from` and `to` (zero if `to` is not after `from`), both taken down to their whole
+/// second as in [`add_business`], so that the elapsed time from a start to its deadline is the duration added.
 fn business_between(from: OffsetDateTime, to: OffsetDateTime, calendar: &BusinessCalendar) -> Duration {
+    let (from, to) = (whole_second(from), whole_second(to));
     let (Some(mut date), Some(last)) = (rome_date(from), rome_date(to)) else { return Duration::ZERO };
     let mut total = Duration::ZERO;
     while from < to && date <= last {
@@ -300,7 +317,7 @@ impl Clock {
                 let at = at.max(since);
                 if self.breached_at.is_none()
                     && let Ok(deadline) = add_business(since, self.target - self.used, calendar)
-                    && at > deadline
+                    && is_past(at, deadline)
                 {
                     self.breached_at = Some(deadline);
                 }
@@ -410,7 +427,7 @@ impl Clock {
             return true;
         }
         match self.state {
-            ClockState::Running { .. } => self.deadline(now, calendar).is_some_and(|d| now > d),
+            ClockState::Running { .. } => self.deadline(now, calendar).is_some_and(|d| is_past(now, d)),
             ClockState::Paused { .. } | ClockState::Stopped { .. } => false,
         }
     }
@@ -475,8 +492,8 @@ mod tests {
         assert_eq!(add(datetime!(2026-11-18 09:00 +1), Duration::ZERO, &office()), datetime!(2026-11-18 09:00 +1));
         assert_eq!(
             add(datetime!(2026-11-18 09:00:00.25 +1), Duration::seconds(1), &office()),
-            datetime!(2026-11-18 09:00:01.25 +1),
-            "exact below the second"
+            datetime!(2026-11-18 09:00:01 +1),
+            "counted from the whole second"
         );
     }
 
@@ -914,6 +931,43 @@ mod tests {
         on_time.stop(datetime!(2026-11-18 13:00 +1), &cal).unwrap();
         assert_eq!(on_time.breached_at(), None);
         assert!(!on_time.breached(datetime!(2026-11-18 15:00 +1), &cal));
+    }
+
+    #[test]
+    fn stored_instants_at_exact_openings_and_closings_count_whole_seconds() {
+        // Stored instants end in an odd microsecond (clock::stamp): opened "at 09:00" is 09:00:00.000001.
+        let cal = office();
+        let stamp = |t: OffsetDateTime| agilekit_kernel::clock::stamp(t);
+        let opened = stamp(datetime!(2026-11-18 08:30 +1));
+        assert_eq!(opened.nanosecond(), 1_000, "the stamp this test is about");
+        // 4 h 30 min from the opening end exactly at the 13:00 closing, not at the 14:00 opening.
+        assert_eq!(add(opened, h(4) + m(30), &cal), datetime!(2026-11-18 13:00 +1));
+        // From the afternoon's opening to its closing; a whole day from an opening to the next day's same opening.
+        let afternoon = stamp(datetime!(2026-11-18 14:00 +1));
+        assert_eq!(add(afternoon, h(3) + m(30), &cal), datetime!(2026-11-18 17:30 +1));
+        assert_eq!(add(opened, h(8), &cal), datetime!(2026-11-18 17:30 +1));
+        assert_eq!(add(opened, h(8) + Duration::SECOND, &cal), datetime!(2026-11-19 08:30:01 +1));
+        // Friday's closing: not Monday's opening.
+        let friday = stamp(datetime!(2026-11-20 14:00 +1));
+        assert_eq!(add(friday, h(3) + m(30), &cal), datetime!(2026-11-20 17:30 +1));
+        // Elapsed time agrees: from the stamped opening to the closing is the whole stretch.
+        assert_eq!(business_elapsed(opened, stamp(datetime!(2026-11-18 13:00 +1)), &cal, &[]), h(4) + m(30));
+        // A clock opened at the opening with 4 h 30 min: answered at the stamped closing, on time; a second later, late.
+        let mut clock = Clock::start(opened, h(4) + m(30));
+        assert_eq!(clock.deadline(opened, &cal), Some(datetime!(2026-11-18 13:00 +1)));
+        assert!(!clock.breached(stamp(datetime!(2026-11-18 13:00 +1)), &cal));
+        assert!(clock.breached(stamp(datetime!(2026-11-18 13:00:01 +1)), &cal));
+        let mut late = clock;
+        clock.stop(stamp(datetime!(2026-11-18 13:00 +1)), &cal).unwrap();
+        assert_eq!((clock.breached_at(), clock.used_before()), (None, h(4) + m(30)));
+        late.stop(stamp(datetime!(2026-11-18 14:00 +1)), &cal).unwrap();
+        assert_eq!(late.breached_at(), Some(datetime!(2026-11-18 13:00 +1)));
+        // A pause from a stamped instant to another counts whole seconds too.
+        let mut paused = Clock::start(opened, h(8));
+        paused.pause(stamp(datetime!(2026-11-18 12:00 +1)), &cal).unwrap();
+        assert_eq!(paused.used_before(), h(3) + m(30));
+        paused.resume(stamp(datetime!(2026-11-18 14:00 +1))).unwrap();
+        assert_eq!(paused.deadline(stamp(datetime!(2026-11-18 14:00 +1)), &cal), Some(datetime!(2026-11-19 09:30 +1)));
     }
 
     #[test]

@@ -79,7 +79,7 @@ pub fn due(c: &Clock, warned: bool, percent: u8, now: OffsetDateTime, cal: &Busi
         return None;
     }
     if let Some(d) = c.deadline(now, cal)
-        && now > d
+        && crate::sla::is_past(now, d)
     {
         return Some(Due::Breach(d));
     }

@@ -4,8 +4,6 @@
 //! is fixed once it is closed. A ticket reopened and resolved again is asked again, and the latest answer replaces
 //! the earlier one (one answer per ticket). Agents see the answer on the ticket.
 
-use std::sync::RwLock;
-
 use agilekit_kernel::audit::{self, Actor, Change};
 use agilekit_kernel::authz::Principal;
 use agilekit_kernel::db::{Db, DbResult, Tx};
@@ -38,21 +36,7 @@ use crate::store::{self, TicketRow};
 pub const COMMENT_MAX: usize = 2_000;
 
 // ---------------------------------------------------------------------------------------------------------------
-// The address links in mail point to
-
-static PUBLIC_URL: RwLock<String> = RwLock::new(String::new());
-
-/// Where people reach agilekit (`https://agilekit.example.it`), for the link in the invitation. Set at start; the
-/// service functions that resolve tickets do not otherwise know it. One per process (the last server started wins).
-pub fn set_public_url(url: &str) {
-    if let Ok(mut u) = PUBLIC_URL.write() {
-        *u = url.trim_end_matches('/').to_owned();
-    }
-}
-
-fn public_url() -> String {
-    PUBLIC_URL.read().map(|u| u.clone()).unwrap_or_default()
-}
+// The link in the invitation
 
 /// The survey page of a ticket (the invitation's link, after the public address).
 pub fn path(org: OrgId, ticket: TicketId) -> String {
@@ -170,9 +154,11 @@ pub async fn awaiting(db: &Db, p: &Principal, org: OrgId) -> Result<Vec<Awaiting
 // ---------------------------------------------------------------------------------------------------------------
 // Rules
 
-/// Mails the requester the invitation to rate the help, in the transaction that resolves the ticket.
-pub async fn invite(tx: &mut Tx, t: &TicketRow) -> Result<()> {
-    let link = format!("{}{}", public_url(), path(t.org_id, t.id));
+/// Mails the requester the invitation to rate the help, in the transaction that resolves the ticket. The link
+/// starts with `public_url`, the address of the node that resolves it (its configured `public_url`), written into
+/// the queued mail: whichever node sends it, the link is the one the resolving node knows.
+pub async fn invite(tx: &mut Tx, t: &TicketRow, public_url: &str) -> Result<()> {
+    let link = format!("{}{}", public_url.trim_end_matches('/'), path(t.org_id, t.id));
     let r = reference(t.number);
     let text = format!(
         "Il ticket {r} «{}» è stato risolto. Com'è andata? Dia un voto da 1 a 5 (e, se vuole, un commento):\n{link}\n\n\

@@ -12,7 +12,7 @@ use agilekit_web::ctx::PageCtx;
 use agilekit_web::error::PageError;
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -28,9 +28,150 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/helpdesk", get(mine))
         .route("/orgs/{org}/helpdesk", get(queue))
-        .route("/orgs/{org}/helpdesk/tickets", post(create))
+        // The forms that take files: the extractors' own limit off, the outer layers cap a multipart body at the file
+        // uploads' limit (`WebConfig::upload_limit`) and a urlencoded one at the ordinary limit.
+        .route("/orgs/{org}/helpdesk/tickets", post(create).layer(DefaultBodyLimit::disable()))
         .route("/orgs/{org}/helpdesk/tickets/{ticket}", get(ticket_page))
-        .route("/orgs/{org}/helpdesk/tickets/{ticket}/{action}", post(act))
+        .route("/orgs/{org}/helpdesk/tickets/{ticket}/{action}", post(act).layer(DefaultBodyLimit::disable()))
+        .route("/orgs/{org}/helpdesk/tickets/{ticket}/attachments/{file}", get(attachment))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Forms with files
+
+/// A file uploaded by an earlier try of a form, kept so that nobody uploads twice: sent back as a hidden
+/// `pending` input, with a `remove` checkbox.
+struct PendingFile {
+    id: String,
+    name: String,
+    size: String,
+}
+
+/// A form of the help desk's pages that may carry files (multipart; a urlencoded one is read the same way): its
+/// text fields, the ids of the files to attach (those kept from an earlier try and not removed, then those uploaded
+/// now), and the uploads that were refused.
+#[derive(Default)]
+struct FilesForm {
+    fields: Vec<(String, String)>,
+    files: Vec<String>,
+    errors: FieldErrors,
+}
+
+impl FilesForm {
+    fn get(&self, name: &str) -> String {
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
+    }
+}
+
+fn bad_form() -> PageError {
+    PageError::status(StatusCode::BAD_REQUEST, "error-invalid")
+}
+
+/// Reads a form, storing its files as pending files of the caller in `org` as they come (one in memory at a time).
+/// A file over the limit is a field error (`attachments`: `file-too-large`) and is not stored.
+async fn read_files_form(state: &AppState, user: &CurrentUser, org: OrgId, req: Request) -> Result<FilesForm, PageError> {
+    let multipart = req.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"multipart/form-data"));
+    let mut form = FilesForm::default();
+    let (mut pending, mut remove) = (Vec::new(), Vec::new());
+    if !multipart {
+        let Form(fields): Form<Vec<(String, String)>> = Form::from_request(req, state).await.map_err(|_| bad_form())?;
+        for (k, v) in fields {
+            match k.as_str() {
+                "pending" => pending.push(v),
+                "remove" => remove.push(v),
+                _ => form.fields.push((k, v)),
+            }
+        }
+    } else {
+        let mut mp = Multipart::from_request(req, state).await.map_err(|_| bad_form())?;
+        let limit = state.cfg.files.max_bytes;
+        let mut uploaded = Vec::new();
+        loop {
+            let mut field = match mp.next_field().await {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                    return Err(PageError::status(StatusCode::PAYLOAD_TOO_LARGE, "error-too-large"));
+                }
+                Err(_) => return Err(bad_form()),
+            };
+            let name = field.name().unwrap_or_default().to_owned();
+            if name == "file" {
+                let file_name = field.file_name().unwrap_or_default().to_owned();
+                let ct = field.content_type().unwrap_or("application/octet-stream").to_owned();
+                match crate::api::read_limited(&mut field, limit).await {
+                    // A file input left empty still sends a part, without a name or bytes.
+                    Ok(Some(data)) if file_name.is_empty() && data.is_empty() => {}
+                    Ok(Some(data)) => {
+                        let meta = crate::attachments::upload(&state.db, &state.cfg.files, &user.principal, org, &file_name, &ct, &data).await?;
+                        uploaded.push(meta.id.to_string());
+                    }
+                    Ok(None) => {
+                        if form.errors.get("attachments").is_none() {
+                            form.errors.add("attachments", "file-too-large");
+                        }
+                    }
+                    Err(_) => return Err(bad_form()),
+                }
+                continue;
+            }
+            let text = field.text().await.map_err(|_| bad_form())?;
+            // As `agilekit_web::input::reject_nul` does for urlencoded forms: no form carries one, and PostgreSQL
+            // cannot store one in text.
+            if text.contains('\0') {
+                return Err(bad_form());
+            }
+            match name.as_str() {
+                "pending" => pending.push(text),
+                "remove" => remove.push(text),
+                _ => form.fields.push((name, text)),
+            }
+        }
+        pending.extend(uploaded.iter().cloned());
+        remove.retain(|r| !uploaded.contains(r));
+    }
+    let mut files: Vec<String> = Vec::new();
+    for id in pending.into_iter().filter(|p| !remove.contains(p)) {
+        if !files.contains(&id) {
+            files.push(id);
+        }
+    }
+    form.files = files;
+    Ok(form)
+}
+
+/// A page's errors with `attachments[i]` said of the file input (`attachments`), once.
+fn on_file_input(errors: FieldErrors) -> FieldErrors {
+    let mut out = FieldErrors::new();
+    for e in errors.0 {
+        let field = if e.field.starts_with("attachments[") { "attachments".to_owned() } else { e.field };
+        if out.get(&field).is_none() {
+            out.add(&field, &e.code);
+        }
+    }
+    out
+}
+
+/// The caller's pending files among `ids`, to show again with a refused form (another's ids show nothing).
+async fn pending_files(state: &AppState, user: &CurrentUser, org: OrgId, ids: &[String]) -> Result<Vec<PendingFile>, PageError> {
+    let ids: Vec<agilekit_kernel::files::FileId> = ids.iter().filter_map(|s| s.trim().parse().ok()).collect();
+    let found = agilekit_kernel::files::pending_of(&state.db, org, user.principal.id(), &ids).await.map_err(Error::from)?;
+    Ok(ids
+        .iter()
+        .filter_map(|id| found.iter().find(|f| f.id == *id))
+        .map(|f| PendingFile { id: f.id.to_string(), name: f.name.clone(), size: crate::attachments::human_size(f.size) })
+        .collect())
+}
+
+/// A ticket's file, downloaded from its page (as the API's twin: a note's files for agents only).
+async fn attachment(
+    State(state): State<AppState>,
+    SignedIn(user, _): SignedIn,
+    Path((org, id, file)): Path<(String, String, String)>,
+) -> Result<Response, PageError> {
+    let (org, id, file): (OrgId, TicketId, agilekit_kernel::files::FileId) = (parse_id(&org)?, parse_id(&id)?, parse_id(&file)?);
+    let (meta, data) = crate::attachments::download(&state.db, &user.principal, org, id, file).await?;
+    Ok(crate::attachments::response(&meta, data))
 }
 
 fn see_other(to: &str) -> Response {
@@ -155,12 +296,16 @@ struct MinePage {
     categories: Vec<Choice>,
     subject: String,
     body: String,
+    /// Files uploaded by a refused try, kept.
+    pending: Vec<PendingFile>,
+    /// "Up to 10 files, at most 10.5 MB each."
+    files_hint: String,
     errors: FieldErrors,
     summary: Vec<SummaryItem>,
     notice: Option<String>,
 }
 
-async fn render_mine(state: &AppState, rc: &RequestCtx, user: &CurrentUser, typed: &NewTicket, errors: FieldErrors, done: &str) -> Result<MinePage, PageError> {
+async fn render_mine(state: &AppState, rc: &RequestCtx, user: &CurrentUser, typed: &NewTicket, pending: Vec<PendingFile>, errors: FieldErrors, done: &str) -> Result<MinePage, PageError> {
     let ctx = PageCtx::build(state, rc).await;
     let p = &user.principal;
     let (org, org_name, entitled, tickets, is_staff) = match ctx.current_org.clone() {
@@ -187,6 +332,8 @@ async fn render_mine(state: &AppState, rc: &RequestCtx, user: &CurrentUser, type
         categories: choices(&ctx, "hd-cat-", cats, typed.category.as_str()),
         subject: typed.subject.clone(),
         body: typed.body.clone(),
+        pending,
+        files_hint: ctx.t1("hdf-hint", "size", &crate::attachments::human_size(state.cfg.files.max_bytes as i64)),
         summary: summary(&ctx, &errors),
         errors,
         notice: notice(&ctx, done),
@@ -195,20 +342,29 @@ async fn render_mine(state: &AppState, rc: &RequestCtx, user: &CurrentUser, type
 }
 
 async fn mine(State(state): State<AppState>, SignedIn(user, rc): SignedIn, Query(q): Query<Done>) -> Result<MinePage, PageError> {
-    render_mine(&state, &rc, &user, &NewTicket::default(), FieldErrors::new(), &q.done).await
+    render_mine(&state, &rc, &user, &NewTicket::default(), Vec::new(), FieldErrors::new(), &q.done).await
 }
 
 async fn create(
     State(state): State<AppState>,
     SignedIn(user, rc): SignedIn,
     Path(org): Path<String>,
-    Form(f): Form<NewTicket>,
+    req: Request,
 ) -> Result<Response, PageError> {
     let org: OrgId = parse_id(&org)?;
-    match service::open(&state.db, &user.principal, &user.actor(rc.ip.clone()), org, &f, clock::now()).await {
+    let form = read_files_form(&state, &user, org, req).await?;
+    let f = NewTicket { category: form.get("category"), subject: form.get("subject"), body: form.get("body") };
+    // A refused upload refuses the form, the files that did arrive kept as pending.
+    let result = if form.errors.is_empty() {
+        service::open_attached(&state.db, &user.principal, &user.actor(rc.ip.clone()), org, &f, &form.files, clock::now()).await
+    } else {
+        Err(Error::Invalid(form.errors.clone()))
+    };
+    match result {
         Ok(d) => Ok(see_other(&format!("/orgs/{org}/helpdesk/tickets/{}?done=created", d.ticket.id))),
         Err(Error::Invalid(errors)) => {
-            let page = render_mine(&state, &rc, &user, &f, errors, "").await?;
+            let pending = pending_files(&state, &user, org, &form.files).await?;
+            let page = render_mine(&state, &rc, &user, &f, pending, on_file_input(errors), "").await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Err(e) => Err(e.into()),
@@ -339,7 +495,16 @@ fn url_escape(s: &str) -> String {
 // ---------------------------------------------------------------------------------------------------------------
 // The ticket page
 
+/// A file of a message, linked for download.
+struct FileLink {
+    name: String,
+    size: String,
+    content_type: String,
+    link: String,
+}
+
 struct MessageView {
+    files: Vec<FileLink>,
     note: bool,
     author: String,
     at: String,
@@ -376,6 +541,9 @@ struct TicketPage {
     /// Which form failed (`reply`, `note`, `state`…), its typed text and its errors.
     failed: String,
     typed: String,
+    /// The refused form's files, kept.
+    pending: Vec<PendingFile>,
+    files_hint: String,
     errors: FieldErrors,
     summary: Vec<SummaryItem>,
     notice: Option<String>,
@@ -391,6 +559,7 @@ struct TicketPage {
 struct Refused {
     action: String,
     typed: String,
+    pending: Vec<PendingFile>,
     errors: FieldErrors,
 }
 
@@ -402,7 +571,7 @@ async fn render_ticket(
     refused: Refused,
     done: &str,
 ) -> Result<TicketPage, PageError> {
-    let Refused { action: failed, typed, errors } = refused;
+    let Refused { action: failed, typed, pending, errors } = refused;
     let ctx = PageCtx::build(state, rc).await;
     let p = &user.principal;
     let canned = crate::canned::for_ticket_page(&state.db, p, &d, "").await?.0;
@@ -432,6 +601,16 @@ async fn render_ticket(
         .messages
         .iter()
         .map(|m| MessageView {
+            files: m
+                .attachments
+                .iter()
+                .map(|a| FileLink {
+                    name: a.name.clone(),
+                    size: crate::attachments::human_size(a.size),
+                    content_type: a.content_type.clone(),
+                    link: format!("/orgs/{org}/helpdesk/tickets/{}/attachments/{}", d.ticket.id, a.id),
+                })
+                .collect(),
             note: m.kind == crate::model::MessageKind::Note,
             author: m.author_name.clone().unwrap_or_default(),
             at: ctx.format_time(&m.created_at),
@@ -455,6 +634,8 @@ async fn render_ticket(
         agents: agent_choices,
         failed,
         typed,
+        pending,
+        files_hint: ctx.t1("hdf-hint", "size", &crate::attachments::human_size(state.cfg.files.max_bytes as i64)),
         summary: summary(&ctx, &errors),
         errors,
         notice: notice(&ctx, done),
@@ -475,24 +656,8 @@ async fn ticket_page(
     let d = service::ticket(&state.db, &user.principal, org, id).await?;
     // `?canned=<id>` fills the reply box with that canned response (a GET form: no JavaScript needed).
     let (_, prefill) = crate::canned::for_ticket_page(&state.db, &user.principal, &d, &q.canned).await?;
-    let refused = prefill.map(|typed| Refused { action: "reply".into(), typed, errors: FieldErrors::new() }).unwrap_or_default();
+    let refused = prefill.map(|typed| Refused { action: "reply".into(), typed, ..Default::default() }).unwrap_or_default();
     render_ticket(&state, &rc, &user, d, refused, &q.done).await
-}
-
-#[derive(Deserialize, Default)]
-struct ActionForm {
-    #[serde(default)]
-    body: String,
-    #[serde(default)]
-    state: String,
-    #[serde(default)]
-    assignee: String,
-    #[serde(default)]
-    round_robin: String,
-    #[serde(default)]
-    priority: String,
-    #[serde(default)]
-    reason: String,
 }
 
 /// Every form of the ticket page: reply, note, state, assign, priority, escalate.
@@ -500,27 +665,48 @@ async fn act(
     State(state): State<AppState>,
     SignedIn(user, rc): SignedIn,
     Path((org, id, action)): Path<(String, String, String)>,
-    Form(f): Form<ActionForm>,
+    req: Request,
 ) -> Result<Response, PageError> {
     let (org, id): (OrgId, TicketId) = (parse_id(&org)?, parse_id(&id)?);
+    if !["reply", "note", "state", "assign", "priority", "escalate"].contains(&action.as_str()) {
+        return Err(PageError::not_found());
+    }
+    // Someone with no business with the ticket stores nothing (404 before the files are read).
+    service::ticket(&state.db, &user.principal, org, id).await?;
+    let f = read_files_form(&state, &user, org, req).await?;
     let (db, p, actor, now) = (&state.db, &user.principal, user.actor(rc.ip.clone()), clock::now());
+    // A refused upload refuses the form, the files that did arrive kept as pending.
+    let refused_upload = (!f.errors.is_empty()).then(|| Err(Error::Invalid(f.errors.clone())));
     let (result, typed) = match action.as_str() {
-        "reply" => (service::reply(db, p, &actor, org, id, &BodyInput { body: f.body.clone() }, now).await, f.body),
-        "note" => (service::note(db, p, &actor, org, id, &BodyInput { body: f.body.clone() }, now).await, f.body),
-        "state" => (service::set_state(db, p, &actor, org, id, &StateInput { state: f.state }, now).await, String::new()),
+        "reply" => {
+            let r = match refused_upload {
+                Some(e) => e,
+                None => service::reply_attached(db, p, &actor, org, id, &BodyInput { body: f.get("body") }, &f.files, now, &state.cfg.public_url).await,
+            };
+            (r, f.get("body"))
+        }
+        "note" => {
+            let r = match refused_upload {
+                Some(e) => e,
+                None => service::note_attached(db, p, &actor, org, id, &BodyInput { body: f.get("body") }, &f.files, now).await,
+            };
+            (r, f.get("body"))
+        }
+        "state" => (service::set_state(db, p, &actor, org, id, &StateInput { state: f.get("state") }, now, &state.cfg.public_url).await, String::new()),
         "assign" => {
-            let input = AssignInput { assignee: Some(f.assignee), round_robin: !f.round_robin.is_empty() };
+            let input = AssignInput { assignee: Some(f.get("assignee")), round_robin: !f.get("round_robin").is_empty() };
             (service::assign(db, p, &actor, org, id, &input, now).await, String::new())
         }
-        "priority" => (service::set_priority(db, p, &actor, org, id, &PriorityInput { priority: f.priority }, now).await, String::new()),
-        "escalate" => (service::escalate(db, p, &actor, org, id, &EscalateInput { reason: f.reason.clone() }, now).await, f.reason),
+        "priority" => (service::set_priority(db, p, &actor, org, id, &PriorityInput { priority: f.get("priority") }, now).await, String::new()),
+        "escalate" => (service::escalate(db, p, &actor, org, id, &EscalateInput { reason: f.get("reason") }, now).await, f.get("reason")),
         _ => return Err(PageError::not_found()),
     };
     match result {
         Ok(_) => Ok(see_other(&format!("/orgs/{org}/helpdesk/tickets/{id}?done={action}"))),
         Err(Error::Invalid(errors)) => {
             let d = service::ticket(db, p, org, id).await?;
-            let page = render_ticket(&state, &rc, &user, d, Refused { action, typed, errors }, "").await?;
+            let pending = pending_files(&state, &user, org, &f.files).await?;
+            let page = render_ticket(&state, &rc, &user, d, Refused { action, typed, pending, errors: on_file_input(errors) }, "").await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Err(e) => Err(e.into()),

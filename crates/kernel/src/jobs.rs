@@ -1,6 +1,7 @@
 //! Jobs and the outbox: work that must happen because of a change (a mail, a timer) is a row written in
 //! the same transaction as the change, claimed by a worker under a lease, retried with backoff, never lost.
 //! On PostgreSQL several nodes claim with `FOR UPDATE SKIP LOCKED`, so each job runs once at a time.
+//! Done jobs are deleted after a while (`[jobs] keep_days`) by the worker loop, at most hourly.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -100,6 +101,51 @@ pub async fn depth(db: &Db) -> DbResult<Vec<(String, i64)>> {
     .await?))
 }
 
+/// `[jobs]` in the configuration.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Days a done job is kept before the worker deletes it; 0 keeps them for ever.
+    pub keep_days: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { keep_days: 30 }
+    }
+}
+
+impl Settings {
+    /// What [`Worker::keep_done`] takes.
+    pub fn keep_done(&self) -> Option<Duration> {
+        (self.keep_days > 0).then(|| Duration::from_secs(u64::from(self.keep_days) * 86_400))
+    }
+}
+
+/// Rows one statement of [`sweep_done`] deletes at most: short statements, so that claims are never held up long.
+const SWEEP_BATCH: i64 = 1000;
+
+/// Deletes the jobs done before `before` (in batches); how many. Jobs given up (`failed_at`) stay: they are the trace
+/// of work that never happened (a mail never sent), few, and what an administrator looks into.
+pub async fn sweep_done(db: &Db, before: OffsetDateTime) -> DbResult<u64> {
+    let before = crate::clock::stamp(before);
+    let mut total = 0;
+    loop {
+        let n = db_run!(db, |p| sqlx::query(
+            "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE done_at IS NOT NULL AND done_at < $1 LIMIT $2)"
+        )
+        .bind(before)
+        .bind(SWEEP_BATCH)
+        .execute(p)
+        .await?
+        .rows_affected());
+        total += n;
+        if n < SWEEP_BATCH as u64 {
+            return Ok(total);
+        }
+    }
+}
+
 const BATCH: i64 = 8;
 const LEASE: Duration = Duration::from_secs(300);
 
@@ -115,6 +161,11 @@ pub struct Worker {
     pub base_backoff: Duration,
     pub max_backoff: Duration,
     pub poll: Duration,
+    /// How long done jobs are kept ([`sweep_done`]); `None` keeps them for ever.
+    pub keep_done: Option<Duration>,
+    /// How often the worker sweeps done jobs at most (the first sweep comes with its first round).
+    pub sweep_every: Duration,
+    last_sweep: Option<std::time::Instant>,
 }
 
 impl Worker {
@@ -125,7 +176,28 @@ impl Worker {
             base_backoff: Duration::from_secs(30),
             max_backoff: Duration::from_secs(3600),
             poll: Duration::from_secs(1),
+            keep_done: Some(Duration::from_secs(30 * 86_400)),
+            sweep_every: Duration::from_secs(3600),
+            last_sweep: None,
         }
+    }
+
+    /// Sweeps the done jobs older than `keep_done` unless the last sweep was less than `sweep_every` ago; how many
+    /// went, or `None` when it was not time (or nothing is to be swept). With several nodes each sweeps on its own
+    /// pace: a delete of what another node deleted already deletes nothing.
+    pub async fn sweep_if_due(&mut self) -> DbResult<Option<u64>> {
+        let Some(keep) = self.keep_done else { return Ok(None) };
+        if self.last_sweep.is_some_and(|at| at.elapsed() < self.sweep_every) {
+            return Ok(None);
+        }
+        self.last_sweep = Some(std::time::Instant::now());
+        let keep = time::Duration::try_from(keep).unwrap_or(time::Duration::MAX);
+        let before = crate::clock::now().checked_sub(keep).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let n = sweep_done(&self.db, before).await?;
+        if n > 0 {
+            tracing::info!(deleted = n, "done jobs swept");
+        }
+        Ok(Some(n))
     }
 
     pub fn handle(&mut self, kind: &str, h: Handler) {
@@ -165,8 +237,11 @@ impl Worker {
     }
 
     /// Loops until `stop` fires; a database error is logged and retried after the poll interval.
-    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+    pub async fn run(mut self, mut stop: tokio::sync::watch::Receiver<bool>) {
         loop {
+            if let Err(e) = self.sweep_if_due().await {
+                tracing::warn!(error = %e, "sweeping done jobs failed");
+            }
             let ran = match self.run_once().await {
                 Ok(n) => n,
                 Err(e) => {

@@ -7,6 +7,7 @@ pub mod catalogue;
 pub mod clock;
 pub mod db;
 pub mod error;
+pub mod files;
 pub mod identity;
 pub mod ids;
 pub mod jobs;

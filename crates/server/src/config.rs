@@ -21,6 +21,8 @@ pub struct Config {
     pub smtp: SmtpConfig,
     /// Seconds before the first retry of a failed job; doubles each attempt.
     pub job_backoff_secs: u64,
+    /// `[jobs]`: how many days done jobs (mails sent, timers run) are kept (`keep_days`, 0: for ever).
+    pub jobs: agilekit_kernel::jobs::Settings,
     pub log_format: String,
     /// Keep sessions, principals and active services in this node's memory, invalidated on every change (on
     /// PostgreSQL through LISTEN/NOTIFY, so every node hears of it). Off: every request reads the database.
@@ -33,6 +35,8 @@ pub struct Config {
     /// `[helpdesk_mail]`: how often the help desk's IMAP mailboxes are polled (`poll_secs`), how many messages a
     /// round takes (`batch`), how long one IMAP step may take (`timeout_secs`).
     pub helpdesk_mail: agilekit_helpdesk::inbound::Settings,
+    /// `[files]`: uploaded files (help-desk attachments): `max_bytes`, the largest file taken (default 10 MiB).
+    pub files: agilekit_kernel::files::Settings,
 }
 
 impl Default for Config {
@@ -48,11 +52,13 @@ impl Default for Config {
             request_timeout_secs: 30,
             smtp: SmtpConfig::default(),
             job_backoff_secs: 30,
+            jobs: Default::default(),
             log_format: "text".into(),
             node_cache: true,
             workstations: Default::default(),
             guacamole: Default::default(),
             helpdesk_mail: Default::default(),
+            files: Default::default(),
         }
     }
 }
@@ -95,12 +101,14 @@ impl Config {
         if let Some(v) = env("SMTP_USERNAME") { c.smtp.username = Some(v); }
         if let Some(v) = env("SMTP_PASSWORD") { c.smtp.password = Some(v); }
         if let Some(v) = env("SMTP_FROM") { c.smtp.from = v; }
+        if let Some(v) = env("JOBS_KEEP_DAYS") { c.jobs.keep_days = v.parse().map_err(|_| anyhow::anyhow!("AGILEKIT_JOBS_KEEP_DAYS: not a number"))?; }
         if let Some(v) = env("JOB_BACKOFF_SECS") { c.job_backoff_secs = v.parse().map_err(|_| anyhow::anyhow!("AGILEKIT_JOB_BACKOFF_SECS: not a number"))?; }
         if let Some(v) = env("LOG_FORMAT") { c.log_format = v; }
         if let Some(v) = env("WOL_TARGET") { c.workstations.wol_target = v; }
         if let Some(v) = env("GUACAMOLE_URL") { c.guacamole.url = v; }
         if let Some(v) = env("GUACAMOLE_SECRET_KEY") { c.guacamole.secret_key = v; }
         if let Some(v) = env("HELPDESK_MAIL_POLL_SECS") { c.helpdesk_mail.poll_secs = v.parse().map_err(|_| anyhow::anyhow!("AGILEKIT_HELPDESK_MAIL_POLL_SECS: not a number"))?; }
+        if let Some(v) = env("FILES_MAX_BYTES") { c.files.max_bytes = v.parse().map_err(|_| anyhow::anyhow!("AGILEKIT_FILES_MAX_BYTES: not a number"))?; }
         agilekit_workstations::Runtime::new(&c.workstations, &c.guacamole).map_err(|e| anyhow::anyhow!(e))?;
         Ok(c)
     }

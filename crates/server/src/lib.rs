@@ -60,7 +60,6 @@ pub async fn start(cfg: &Config, db: Db) -> anyhow::Result<Running> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr()?;
     let public_url = if cfg.public_url.is_empty() { format!("http://{addr}") } else { cfg.public_url.clone() };
-    agilekit_helpdesk::survey::set_public_url(&public_url);
     let workstations = agilekit_workstations::Runtime::new(&cfg.workstations, &cfg.guacamole).map_err(|e| anyhow::anyhow!(e))?;
     let ws_probe_settings = workstations.probe.clone();
     let grants = agilekit_grants::runtime(&db).await.map_err(|e| anyhow::anyhow!("click-day sequencer: {e}"))?;
@@ -74,6 +73,7 @@ pub async fn start(cfg: &Config, db: Db) -> anyhow::Result<Running> {
             public_url,
             secure_cookies: cfg.secure_cookies,
             body_limit: cfg.body_limit_bytes,
+            files: cfg.files.clone(),
             request_timeout: Duration::from_secs(cfg.request_timeout_secs),
         }),
         metrics: Arc::new(Default::default()),
@@ -97,6 +97,7 @@ pub async fn start(cfg: &Config, db: Db) -> anyhow::Result<Running> {
     worker.handle(mail::JOB_KIND, mail::handler(cfg.smtp.clone()));
     worker.handle(agilekit_helpdesk::sla_jobs::JOB_KIND, agilekit_helpdesk::sla_jobs::handler(db.clone()));
     worker.base_backoff = Duration::from_secs(cfg.job_backoff_secs.max(1));
+    worker.keep_done = cfg.jobs.keep_done();
     let jobs_task = tokio::spawn(worker.run(rx.clone()));
     let listener = tokio::spawn(agilekit_kernel::cache::listen(db.clone(), cache, rx.clone()));
 
@@ -106,6 +107,10 @@ pub async fn start(cfg: &Config, db: Db) -> anyhow::Result<Running> {
         loop {
             if let Err(e) = agilekit_kernel::identity::session::sweep(&sweep_db).await {
                 tracing::warn!(error = %e, "session sweep failed");
+            }
+            // Uploaded files never attached to anything within a day.
+            if let Err(e) = agilekit_kernel::files::sweep(&sweep_db, agilekit_kernel::clock::now()).await {
+                tracing::warn!(error = %e, "pending file sweep failed");
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(600)) => {}
@@ -121,7 +126,7 @@ pub async fn start(cfg: &Config, db: Db) -> anyhow::Result<Running> {
     let ws_probe = tokio::spawn(agilekit_workstations::probe::run(db.clone(), ws_probe_settings, rx.clone()));
 
     // Help desk mail: each organisation's IMAP mailbox polled for new tickets and replies.
-    let hd_mail = tokio::spawn(agilekit_helpdesk::inbound::run(db.clone(), cfg.helpdesk_mail.clone(), rx.clone()));
+    let hd_mail = tokio::spawn(agilekit_helpdesk::inbound::run(db.clone(), agilekit_helpdesk::inbound::Settings { files: cfg.files.clone(), ..cfg.helpdesk_mail.clone() }, rx.clone()));
 
     Ok(Running { addr, db, shutdown: tx, tasks: vec![http, jobs_task, sweeper, listener, vpn_sweeper, ws_probe, hd_mail] })
 }

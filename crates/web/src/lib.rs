@@ -72,6 +72,7 @@ pub struct ServicePages {
 /// and the middleware stack.
 pub fn app(state: AppState, domains: Vec<Domain>) -> Router {
     let limit = state.cfg.body_limit;
+    let upload_limit = state.cfg.upload_limit().max(limit);
     let timeout = state.cfg.request_timeout;
     let x_request_id = HeaderName::from_static("x-request-id");
     let csp = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; \
@@ -98,7 +99,9 @@ pub fn app(state: AppState, domains: Vec<Domain>) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), pages::shell::error_pages))
         .layer(middleware::from_fn_with_state(state.clone(), auth::resolve))
         .layer(DefaultBodyLimit::max(limit))
-        .layer(RequestBodyLimitLayer::new(limit))
+        // The transport limit is the largest any route takes (the file uploads'); each route's extractors keep the
+        // ordinary one unless the route raises it (`DefaultBodyLimit` per route).
+        .layer(RequestBodyLimitLayer::new(upload_limit))
         .layer(middleware::from_fn(no_store))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))

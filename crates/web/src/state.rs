@@ -14,6 +14,9 @@ pub struct WebConfig {
     pub secure_cookies: bool,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// Uploaded files (`[files]`): the largest one taken. The routes that take files raise their body limit to
+    /// [`WebConfig::upload_limit`].
+    pub files: agilekit_kernel::files::Settings,
     pub request_timeout: std::time::Duration,
 }
 
@@ -23,8 +26,35 @@ impl Default for WebConfig {
             public_url: "http://127.0.0.1:8080".into(),
             secure_cookies: false,
             body_limit: 1024 * 1024,
+            files: Default::default(),
             request_timeout: std::time::Duration::from_secs(30),
         }
+    }
+}
+
+impl WebConfig {
+    /// The most files one form or message takes.
+    pub const FILES_PER_REQUEST: u64 = 10;
+
+    /// The largest body of a request carrying files (multipart forms, mail delivered by a mail server): ten
+    /// files at the limit and the ordinary body limit for the rest (base64 in mail is covered by the margin of the
+    /// first file at most; a larger message is refused with 413). Other requests keep `body_limit`.
+    pub fn upload_limit(&self) -> usize {
+        let files = self.files.max_bytes.saturating_mul(Self::FILES_PER_REQUEST).saturating_add(self.files.max_bytes / 2);
+        usize::try_from(files).unwrap_or(usize::MAX).saturating_add(self.body_limit)
+    }
+
+    /// The body limit of an API request, which the API reads in full before its route (`api::problem_errors`):
+    /// [`WebConfig::upload_limit`] for the routes that take files by convention (multipart to a path ending in
+    /// `/files`; `message/rfc822` to a path with `/inbound/`, mail delivered by a mail server), `body_limit` for
+    /// everything else, so that no other route can be made to hold a large body in memory.
+    pub fn api_limit_for(&self, path: &str, content_type: Option<&[u8]>) -> usize {
+        let upload = match content_type {
+            Some(t) if t.starts_with(b"multipart/form-data") => path.ends_with("/files"),
+            Some(t) if t.starts_with(b"message/rfc822") => path.contains("/inbound/"),
+            _ => false,
+        };
+        if upload { self.upload_limit().max(self.body_limit) } else { self.body_limit }
     }
 }
 
@@ -45,5 +75,23 @@ impl AppState {
     /// The pages of the service `key`, if a domain has them.
     pub fn pages_of(&self, key: &str) -> Option<&crate::ServicePages> {
         self.service_pages.iter().find(|p| p.service == key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WebConfig;
+
+    #[test]
+    fn only_the_file_routes_take_large_bodies() {
+        let c = WebConfig::default();
+        let (mp, mail, json) = (Some(&b"multipart/form-data; boundary=x"[..]), Some(&b"message/rfc822"[..]), Some(&b"application/json"[..]));
+        assert_eq!(c.upload_limit(), 10 * 10 * 1024 * 1024 + 5 * 1024 * 1024 + 1024 * 1024);
+        assert_eq!(c.api_limit_for("/api/v1/orgs/x/helpdesk/files", mp), c.upload_limit());
+        assert_eq!(c.api_limit_for("/api/v1/helpdesk/inbound/x", mail), c.upload_limit());
+        assert_eq!(c.api_limit_for("/api/v1/orgs/x/helpdesk/tickets", mp), c.body_limit);
+        assert_eq!(c.api_limit_for("/api/v1/orgs/x/helpdesk/files", json), c.body_limit);
+        assert_eq!(c.api_limit_for("/api/v1/helpdesk/inbound/x", mp), c.body_limit);
+        assert_eq!(c.api_limit_for("/api/v1/helpdesk/inbound/x", None), c.body_limit);
     }
 }

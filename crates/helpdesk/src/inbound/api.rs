@@ -2,7 +2,9 @@
 //! (`/api/v1/orgs/{org}/helpdesk/mail`, the IMAP password write-only), its delivery token, and the delivery
 //! endpoint a mail server pipes messages to (`POST /api/v1/helpdesk/inbound/{org}`, `message/rfc822`).
 
-use agilekit_kernel::audit::{self, Change};
+use agilekit_kernel::audit::{self, Actor, Change};
+use agilekit_kernel::authz::Principal;
+use agilekit_kernel::db::Db;
 use agilekit_kernel::ids::OrgId;
 use agilekit_kernel::{Error, FieldErrors, Result, clock};
 use agilekit_web::AppState;
@@ -40,7 +42,10 @@ pub fn router() -> Router<AppState> {
             get(get_settings).put(put_settings),
         )
         .route("/api/v1/orgs/{org}/helpdesk/mail/token", post(new_token))
-        .route("/api/v1/helpdesk/inbound/{org}", post(deliver))
+        // A mail with its attachments: the extractor's own limit off, the outer layers cap a `message/rfc822` body at
+        // the file uploads' limit (`WebConfig::api_limit_for`: a path with `/inbound/`) and any other at the
+        // ordinary one.
+        .route("/api/v1/helpdesk/inbound/{org}", post(deliver).layer(axum::extract::DefaultBodyLimit::disable()))
 }
 
 /// The mailbox settings as shown: never the password, only whether one is set.
@@ -241,6 +246,76 @@ fn snapshot(m: &MailboxRow) -> serde_json::Value {
            "password_set": !m.password.is_empty(), "folder": m.folder, "address": m.address})
 }
 
+/// The organisation's mail settings as shown (its admins; 403 to its other members, 404 to anyone else).
+pub async fn settings(db: &Db, p: &Principal, org: OrgId) -> Result<MailSettings> {
+    p.require_admin_org(org)?;
+    Ok(view(store::mailbox(db, org).await?))
+}
+
+/// Saves the mailbox settings (its admins): every field error at once, nothing written then; audited (never the
+/// password, only whether one is set).
+pub async fn save(db: &Db, p: &Principal, actor: &Actor, org: OrgId, input: &MailSettingsInput) -> Result<MailSettings> {
+    p.require_admin_org(org)?;
+    let now = clock::now();
+    let stored = store::mailbox(db, org).await?;
+    let row = validate(org, input, stored.as_ref(), now)?;
+    let mut tx = db.begin().await?;
+    store::save_settings(&mut tx, &row).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Change {
+            org: Some(org),
+            action: "helpdesk.mail.settings",
+            entity: "helpdesk_mailbox",
+            entity_id: org.to_string(),
+            before: stored.as_ref().map(snapshot),
+            after: Some(snapshot(&row)),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(view(store::mailbox(db, org).await?))
+}
+
+/// The field errors `input` would get, saving nothing (for a page whose form found errors of its own).
+pub async fn check(db: &Db, org: OrgId, input: &MailSettingsInput) -> Result<FieldErrors> {
+    let stored = store::mailbox(db, org).await?;
+    Ok(match validate(org, input, stored.as_ref(), clock::now()) {
+        Err(Error::Invalid(e)) => e,
+        _ => FieldErrors::new(),
+    })
+}
+
+fn hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A new delivery token (its admins): returned this once, stored only as its hash; the previous one stops working.
+pub async fn new_delivery_token(db: &Db, p: &Principal, actor: &Actor, org: OrgId) -> Result<String> {
+    p.require_admin_org(org)?;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = format!("hdm_{}", hex::encode(bytes));
+    let mut tx = db.begin().await?;
+    store::set_token_hash(&mut tx, org, &hash(&token), clock::now()).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Change {
+            org: Some(org),
+            action: "helpdesk.mail.token",
+            entity: "helpdesk_mailbox",
+            entity_id: org.to_string(),
+            before: None,
+            after: Some(json!({"delivery_token_set": true})),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(token)
+}
+
 /// The organisation's help-desk mail settings (its admins; 404 for anyone with no business there).
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/helpdesk/mail", tag = "helpdesk-mail", operation_id = "helpdesk_mail_get",
     params(("org" = uuid::Uuid, Path, description = "Organisation id")),
@@ -254,8 +329,7 @@ async fn get_settings(
     ApiUser(u, _): ApiUser,
     ApiPath(org): ApiPath<OrgId>,
 ) -> Result<Json<MailSettings>, ApiError> {
-    u.principal.require_admin_org(org)?;
-    Ok(Json(view(store::mailbox(&s.db, org).await?)))
+    Ok(Json(settings(&s.db, &u.principal, org).await?))
 }
 
 /// Sets the IMAP mailbox (its admins). The password is write-only: absent or empty keeps the stored one.
@@ -276,31 +350,7 @@ async fn put_settings(
     ApiPath(org): ApiPath<OrgId>,
     ApiJson(input): ApiJson<MailSettingsInput>,
 ) -> Result<Json<MailSettings>, ApiError> {
-    u.principal.require_admin_org(org)?;
-    let now = clock::now();
-    let stored = store::mailbox(&s.db, org).await?;
-    let row = validate(org, &input, stored.as_ref(), now)?;
-    let mut tx = s.db.begin().await?;
-    store::save_settings(&mut tx, &row).await?;
-    audit::record(
-        &mut tx,
-        &u.actor(c.ip.clone()),
-        Change {
-            org: Some(org),
-            action: "helpdesk.mail.settings",
-            entity: "helpdesk_mailbox",
-            entity_id: org.to_string(),
-            before: stored.as_ref().map(snapshot),
-            after: Some(snapshot(&row)),
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Json(view(store::mailbox(&s.db, org).await?)))
-}
-
-fn hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+    Ok(Json(save(&s.db, &u.principal, &u.actor(c.ip.clone()), org, &input).await?))
 }
 
 /// A new delivery token for the organisation's mail server (its admins); the previous one stops working.
@@ -316,26 +366,7 @@ async fn new_token(
     ApiUser(u, c): ApiUser,
     ApiPath(org): ApiPath<OrgId>,
 ) -> Result<Response, ApiError> {
-    u.principal.require_admin_org(org)?;
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let token = format!("hdm_{}", hex::encode(bytes));
-    let mut tx = s.db.begin().await?;
-    store::set_token_hash(&mut tx, org, &hash(&token), clock::now()).await?;
-    audit::record(
-        &mut tx,
-        &u.actor(c.ip.clone()),
-        Change {
-            org: Some(org),
-            action: "helpdesk.mail.token",
-            entity: "helpdesk_mailbox",
-            entity_id: org.to_string(),
-            before: None,
-            after: Some(json!({"delivery_token_set": true})),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+    let token = new_delivery_token(&s.db, &u.principal, &u.actor(c.ip.clone()), org).await?;
     Ok((StatusCode::CREATED, Json(DeliveryToken { token })).into_response())
 }
 
@@ -397,5 +428,5 @@ async fn deliver(
             ));
         }
     };
-    Ok(Json(super::process(&s.db, org, &body).await?).into_response())
+    Ok(Json(super::process(&s.db, org, &body, &s.cfg.files).await?).into_response())
 }

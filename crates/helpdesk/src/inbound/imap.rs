@@ -26,6 +26,9 @@ pub struct Settings {
     pub batch: usize,
     /// Seconds one IMAP step (connect, login, fetch…) may take.
     pub timeout_secs: u64,
+    /// The file limits (`[files]`, set from there): a mail's attachment over the limit is dropped.
+    #[serde(skip)]
+    pub files: agilekit_kernel::files::Settings,
 }
 
 impl Default for Settings {
@@ -34,6 +37,7 @@ impl Default for Settings {
             poll_secs: 60,
             batch: 50,
             timeout_secs: 30,
+            files: Default::default(),
         }
     }
 }
@@ -199,7 +203,7 @@ async fn session<T: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send>(
                 .find_map(|f| f.body().map(<[u8]>::to_vec))
         };
         let Some(raw) = raw else { continue };
-        match super::process(db, m.org_id, &raw).await {
+        match super::process(db, m.org_id, &raw, &settings.files).await {
             Ok(p) => {
                 tracing::info!(org = %m.org_id, uid, outcome = %p.outcome, "help desk mail handled")
             }

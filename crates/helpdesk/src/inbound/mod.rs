@@ -22,7 +22,8 @@ use agilekit_kernel::authz::Principal;
 use agilekit_kernel::db::{Db, DbError, Tx};
 use agilekit_kernel::ids::OrgId;
 use agilekit_kernel::mail::{self, Mail, Threading};
-use agilekit_kernel::{Error, FieldErrors, Result, clock, identity};
+use agilekit_kernel::{Error, FieldErrors, Result, clock, files, identity};
+use mail_parser::MimeHeaders;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -139,6 +140,16 @@ pub struct Parsed {
     pub references: Vec<String>,
     /// An automatic message (Auto-Submitted, Precedence bulk/list/junk, a bounce): never answered, never stored.
     pub automatic: bool,
+    /// The MIME attachments, in the message's order.
+    pub files: Vec<MailFile>,
+}
+
+/// An attachment of an inbound message.
+#[derive(Clone, Debug)]
+pub struct MailFile {
+    pub name: String,
+    pub content_type: String,
+    pub data: Vec<u8>,
 }
 
 fn id_list(v: &mail_parser::HeaderValue<'_>) -> Vec<String> {
@@ -212,6 +223,17 @@ pub fn parse(raw: &[u8]) -> Result<Parsed> {
         in_reply_to: id_list(msg.in_reply_to()),
         references: id_list(msg.references()),
         automatic,
+        files: msg
+            .attachments()
+            .map(|a| MailFile {
+                name: a.attachment_name().unwrap_or("allegato").to_owned(),
+                content_type: a
+                    .content_type()
+                    .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("octet-stream")))
+                    .unwrap_or_else(|| "application/octet-stream".into()),
+                data: a.contents().to_vec(),
+            })
+            .collect(),
     })
 }
 
@@ -261,7 +283,7 @@ async fn stored_id(db: &Db, org: OrgId, id: &str) -> Result<(String, bool)> {
 
 /// Handles one inbound message for `org`: the one function both the IMAP poller and the delivery endpoint call.
 /// Safe to repeat: a message already handled is `duplicate` and changes nothing.
-pub async fn process(db: &Db, org: OrgId, raw: &[u8]) -> Result<Processed> {
+pub async fn process(db: &Db, org: OrgId, raw: &[u8], limits: &files::Settings) -> Result<Processed> {
     let m = parse(raw)?;
     let (id, seen) = stored_id(db, org, &m.message_id).await?;
     if seen || store::logged(db, org, &id).await? {
@@ -279,13 +301,15 @@ pub async fn process(db: &Db, org: OrgId, raw: &[u8]) -> Result<Processed> {
     let p = Principal::load(db, account.id).await?;
     let actor = Actor::account(account.id, None);
     let now = clock::now();
+    let (attachments, dropped) = keep_files(db, org, account.id, &m.files, limits).await?;
+    let m = Parsed { body: with_dropped(&m.body, &dropped), ..m };
 
     let mut follows = None;
     if let Some(ticket) = thread_of(db, org, &m).await? {
         let input = BodyInput {
             body: m.body.clone(),
         };
-        match service::reply_with(db, &p, &actor, org, ticket, &input, now, Some(id.clone())).await
+        match service::reply_with(db, &p, &actor, org, ticket, &input, &attachments, now, Some(id.clone()), "").await
         {
             Ok(d) => {
                 return Ok(Processed::of(
@@ -322,7 +346,7 @@ pub async fn process(db: &Db, org: OrgId, raw: &[u8]) -> Result<Processed> {
         subject: ticket_subject(&m.subject),
         body,
     };
-    match service::open_with(db, &p, &actor, org, &input, now, Some(id.clone())).await {
+    match service::open_with(db, &p, &actor, org, &input, &attachments, now, Some(id.clone())).await {
         Ok(d) => Ok(Processed::of(
             "opened",
             Some((d.ticket.id, d.ticket.number)),
@@ -333,6 +357,33 @@ pub async fn process(db: &Db, org: OrgId, raw: &[u8]) -> Result<Processed> {
         }
         Err(e) => Err(e),
     }
+}
+
+/// Stores a message's attachments as pending files of its sender, for the ticket message it becomes: the ids, and
+/// the names of those not kept (over the size limit, or past the most a message carries).
+async fn keep_files(db: &Db, org: OrgId, sender: agilekit_kernel::ids::AccountId, list: &[MailFile], limits: &files::Settings) -> Result<(Vec<String>, Vec<String>)> {
+    let (mut kept, mut dropped) = (Vec::new(), Vec::new());
+    for f in list {
+        if f.data.len() as u64 > limits.max_bytes || kept.len() >= crate::attachments::PER_MESSAGE {
+            dropped.push(files::clean_name(&f.name));
+            continue;
+        }
+        let meta = files::put(db, limits, org, Some(sender), &f.name, &f.content_type, &f.data).await?;
+        kept.push(meta.id.to_string());
+    }
+    Ok((kept, dropped))
+}
+
+/// The body with one line for each attachment not kept, within the longest body a message takes.
+fn with_dropped(body: &str, dropped: &[String]) -> String {
+    if dropped.is_empty() {
+        return body.to_owned();
+    }
+    let lines: String =
+        dropped.iter().map(|n| format!("\n[Allegato non salvato / attachment dropped: {n}]")).collect();
+    let room = BODY_MAX.saturating_sub(lines.chars().count() + 1);
+    let kept: String = body.chars().take(room).collect();
+    format!("{kept}\n{lines}").chars().take(BODY_MAX).collect()
 }
 
 /// The ticket a message continues: by the tag in its subject, then by In-Reply-To, then by References (newest

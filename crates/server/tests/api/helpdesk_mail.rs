@@ -1595,3 +1595,145 @@ async fn untrusted_tls(engine: Engine) {
     drop(dv);
     app.finish().await;
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// The settings page (crates/helpdesk/src/settings_web.rs): the same settings as the API, as a form
+
+fn page_url(org: OrgId) -> String {
+    format!("/orgs/{org}/helpdesk/mail")
+}
+
+async fn html(app: &TestApp, c: &Client, path: &str) -> (u16, String) {
+    let r = c.get(app.at(path)).send().await.unwrap();
+    let s = r.status().as_u16();
+    (s, r.text().await.unwrap())
+}
+
+async fn post_form(app: &TestApp, c: &Client, path: &str, form: &[(&str, &str)]) -> (u16, String, String) {
+    let r = c.post(app.at(path)).form(form).send().await.unwrap();
+    let s = r.status().as_u16();
+    let to = r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    (s, to, r.text().await.unwrap())
+}
+
+/// The delivery token shown on a page, if any.
+fn shown_token(html: &str) -> Option<String> {
+    let i = html.find("hdm_")?;
+    let t: String = html[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+    Some(t)
+}
+
+both_engines!(
+    the_mail_settings_page_keeps_what_was_typed_but_the_password_and_shows_a_token_once,
+    |app| async move {
+        let region = app.org_id("r_lombar").await;
+        let admin = app.login("admin@regione.example").await;
+        let url = page_url(region);
+        // Linked from the help desk settings page, for the admins.
+        let (s, body) = html(&app, &admin, &format!("/orgs/{region}/helpdesk/settings")).await;
+        assert_eq!(s, 200);
+        assert!(body.contains(&format!("href=\"{url}\"")), "no link to the mail page: {body}");
+        let (s, body) = html(&app, &admin, &url).await;
+        assert_eq!(s, 200);
+        assert!(body.contains("id=\"f-host\"") && body.contains("for=\"f-password\"") && body.contains("id=\"f-tls\""), "{body}");
+        assert!(body.contains("Nessuna password impostata") && body.contains("Crea il token di consegna"), "{body}");
+        assert!(body.contains(&format!("/api/v1/helpdesk/inbound/{region}")), "the delivery address: {body}");
+
+        // Wrong on every count: each error beside its field and in the summary, what was typed kept, the password
+        // never sent back, nothing saved.
+        let secret = "Segreta-Casella-42";
+        let audits = count(&app.db, "SELECT COUNT(*) FROM audit_log WHERE action LIKE 'helpdesk.mail.%'").await;
+        let (s, _, body) = post_form(&app, &admin, &url, &[
+            ("enabled", "1"), ("host", "bad host!"), ("port", "novecento"), ("tls", "ssl3"), ("username", "casella-hd"),
+            ("password", secret), ("folder", "In\"box"), ("address", "non-un-indirizzo"),
+        ]).await;
+        assert_eq!(s, 422, "{body}");
+        for f in ["host", "port", "tls", "folder", "address"] {
+            assert!(body.contains(&format!("id=\"f-{f}-error\"")), "no error for {f}: {body}");
+            assert!(body.contains(&format!("href=\"#f-{f}\"")), "{f} is not in the summary: {body}");
+        }
+        assert!(!body.contains("id=\"f-password-error\"") && !body.contains("id=\"f-username-error\""), "{body}");
+        assert!(body.contains("value=\"bad host!\"") && body.contains("value=\"novecento\"") && body.contains("value=\"casella-hd\""), "{body}");
+        assert!(body.contains("value=\"non-un-indirizzo\"") && body.contains("checked"), "{body}");
+        assert!(!body.contains(secret), "the password came back: {body}");
+        let v = call(&app, &admin, "GET", &settings_url(region), None, 200).await;
+        assert_eq!((v["host"].as_str(), v["password_set"].as_bool()), (Some(""), Some(false)), "nothing saved: {v}");
+        assert_eq!(count(&app.db, "SELECT COUNT(*) FROM audit_log WHERE action LIKE 'helpdesk.mail.%'").await, audits);
+        // Polling on without a user or a password: required, both.
+        let (s, _, body) = post_form(&app, &admin, &url, &[("enabled", "1"), ("host", "imap.regione.example"), ("port", "993"), ("tls", "tls")]).await;
+        assert_eq!(s, 422);
+        assert!(body.contains("id=\"f-username-error\"") && body.contains("id=\"f-password-error\""), "{body}");
+
+        // Right: saved (see other), read back by the API and the page; the password only as "set".
+        let (s, to, _) = post_form(&app, &admin, &url, &[
+            ("enabled", "1"), ("host", "imap.regione.example"), ("port", "143"), ("tls", "starttls"),
+            ("username", "casella-hd"), ("password", secret), ("folder", ""), ("address", "Helpdesk@Regione.example"),
+        ]).await;
+        assert_eq!((s, to.as_str()), (303, format!("{url}?done=saved").as_str()));
+        let v = call(&app, &admin, "GET", &settings_url(region), None, 200).await;
+        assert_eq!(
+            (v["enabled"].as_bool(), v["host"].as_str(), v["port"].as_i64(), v["tls"].as_str(), v["folder"].as_str()),
+            (Some(true), Some("imap.regione.example"), Some(143), Some("starttls"), Some("INBOX"))
+        );
+        assert_eq!((v["password_set"].as_bool(), v["address"].as_str()), (Some(true), Some("helpdesk@regione.example")));
+        let (_, body) = html(&app, &admin, &format!("{url}?done=saved")).await;
+        assert!(body.contains("Impostazioni della posta salvate") && body.contains("<option value=\"starttls\" selected>"), "{body}");
+        assert!(body.contains("value=\"imap.regione.example\"") && body.contains("Una password è impostata"), "{body}");
+        assert!(!body.contains(secret), "{body}");
+        // Saved again without a password: the stored one stays.
+        let (s, _, _) = post_form(&app, &admin, &url, &[
+            ("enabled", "1"), ("host", "imap.regione.example"), ("port", "143"), ("tls", "starttls"),
+            ("username", "casella-2"), ("password", ""), ("folder", "Ticket"), ("address", ""),
+        ]).await;
+        assert_eq!(s, 303);
+        let stored: (String, String) = agilekit_kernel::db_run!(&app.db, |p| sqlx::query_as(
+            "SELECT username, password FROM helpdesk_mailboxes WHERE org_id = $1").bind(region).fetch_one(p).await.unwrap());
+        assert_eq!(stored, ("casella-2".to_owned(), secret.to_owned()));
+
+        // The last poll's status.
+        let (_, body) = html(&app, &admin, &url).await;
+        assert!(body.contains("Ultima lettura") && body.contains(">mai<"), "never polled: {body}");
+        let at = time::OffsetDateTime::now_utc();
+        agilekit_kernel::db_run!(&app.db, |p| sqlx::query("UPDATE helpdesk_mailboxes SET last_poll_at = $1, last_error = $2 WHERE org_id = $3")
+            .bind(agilekit_kernel::clock::stamp(at)).bind("LOGIN failed: <credenziali>").bind(region).execute(p).await.unwrap().rows_affected());
+        let (_, body) = html(&app, &admin, &url).await;
+        assert!(body.contains("non riuscita") && (body.contains("LOGIN failed: &#60;credenziali&#62;") || body.contains("LOGIN failed: &lt;credenziali&gt;")), "{body}");
+        assert!(body.contains(&agilekit_kernel::clock::format_rome(at)), "{body}");
+
+        // The delivery token: shown on the answer to its creation only, and it works; a new one replaces it.
+        let (s, _, body) = post_form(&app, &admin, &format!("{url}/token"), &[]).await;
+        assert_eq!(s, 200);
+        let first = shown_token(&body).expect("the new token on the page");
+        assert_eq!(first.len(), 4 + 64, "{first}");
+        assert!(body.contains("Sostituisci il token di consegna"), "{body}");
+        let (_, again) = html(&app, &admin, &url).await;
+        assert!(shown_token(&again).is_none() && again.contains("impostato"), "the token shown twice: {again}");
+        let raw = || mail("nessuno@altrove.example", "Prova", "<token-page@x.example>", "", "Prova");
+        assert_eq!(deliver(&app, region, Some(&first), raw()).await.0, 200);
+        let (_, _, body) = post_form(&app, &admin, &format!("{url}/token"), &[]).await;
+        let second = shown_token(&body).unwrap();
+        assert_ne!(first, second);
+        assert_eq!(deliver(&app, region, Some(&first), raw()).await.0, 401, "the replaced token still works");
+        assert_eq!(deliver(&app, region, Some(&second), raw()).await.0, 200);
+        assert_eq!(count(&app.db, "SELECT COUNT(*) FROM audit_log WHERE action = 'helpdesk.mail.token'").await, 2);
+
+        // The organisation's admins only, answered as the API answers (its members are no admins: refused or not
+        // found; another organisation's admin learns nothing); in English for an English session.
+        for (who, want) in [(AGENT, 0), (EMPLOYEE, 0), ("admin@comune.example", 404)] {
+            let c = app.login(who).await;
+            let api = send(&c, "GET", app.at(&settings_url(region)), None).await.0;
+            assert!(api == 403 || api == 404, "{who}: {api}");
+            let want = if want == 0 { api } else { want };
+            assert_eq!(html(&app, &c, &url).await.0, want, "{who}");
+            assert_eq!(post_form(&app, &c, &url, &[("host", "evil.example")]).await.0, want, "{who}");
+            assert_eq!(post_form(&app, &c, &format!("{url}/token"), &[]).await.0, want, "{who}");
+        }
+        let r = admin.post(app.at("/lang")).form(&[("lang", "en"), ("next", "/")]).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        let (_, body) = html(&app, &admin, &url).await;
+        assert!(body.contains("Help desk mail") && body.contains("A password is set"), "{body}");
+        let v = call(&app, &admin, "GET", &settings_url(region), None, 200).await;
+        assert_eq!(v["host"], "imap.regione.example", "the refused attempts changed nothing");
+        app
+    }
+);

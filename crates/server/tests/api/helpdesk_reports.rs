@@ -30,6 +30,9 @@ pub const SCOPED_ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/orgs/{org}/helpdesk/reports", ""),
     ("GET", "/orgs/{org}/helpdesk/reports.csv?table=answers", ""),
     ("GET", "/orgs/{org}/helpdesk/tickets/{ticket}/satisfaction", ""),
+    // The operator's second-level report as a page and CSV: the operator's agents only.
+    ("GET", "/helpdesk/escalated/reports?from=2025-03-03&to=2025-03-09", ""),
+    ("GET", "/helpdesk/escalated/reports.csv?from=2025-03-03&to=2025-03-09&table=answers", ""),
     ("POST", "/orgs/{org}/helpdesk/tickets/{ticket}/satisfaction", "rating=5&comment=Hacked"),
 ];
 
@@ -117,7 +120,7 @@ async fn open_at(app: &TestApp, p: &Principal, org: OrgId, category: &str, subje
 }
 
 async fn state_at(app: &TestApp, p: &Principal, org: OrgId, id: TicketId, state: &str, at: OffsetDateTime) {
-    hd::set_state(&app.db, p, &actor(p), org, id, &StateInput { state: state.into() }, at).await.unwrap();
+    hd::set_state(&app.db, p, &actor(p), org, id, &StateInput { state: state.into() }, at, &app.url).await.unwrap();
 }
 
 async fn reply_at(app: &TestApp, p: &Principal, org: OrgId, id: TicketId, at: OffsetDateTime) {
@@ -232,7 +235,18 @@ both_engines!(resolution_invites_the_requester_who_alone_rates_and_the_agent_see
 /// T3 account (Luca): made urgent, closed on Thursday without an answer (both clocks breached).
 /// T4 workstation (Luca): answered in half an hour, then pending on Luca (resolution running, paused: the breach
 ///    job leaves it alone).
-async fn known_week(app: &TestApp, region: OrgId) -> [TicketId; 4] {
+///
+/// The server is stopped meanwhile and started again afterwards: its SLA job runner works in real time, and would
+/// otherwise mark breaches on these 2025 tickets between two of the steps made at set instants (a deadline long past
+/// now, not yet at the next step's instant).
+async fn known_week(app: &mut TestApp, region: OrgId) -> [TicketId; 4] {
+    app.stop().await;
+    let week = known_week_steps(app, region).await;
+    app.restart(Options::default()).await;
+    week
+}
+
+async fn known_week_steps(app: &TestApp, region: OrgId) -> [TicketId; 4] {
     let p = people(app).await;
     let davide = &p.davide;
     let assign = |id: TicketId| {
@@ -274,8 +288,9 @@ fn by_key<'a>(v: &'a Value, key: &str, name: &str) -> &'a Value {
 }
 
 both_engines!(reports_count_volume_backlog_sla_and_satisfaction_exactly, |app| async move {
+    let mut app = app;
     let region = app.org_id("r_lombar").await;
-    known_week(&app, region).await;
+    known_week(&mut app, region).await;
     // The backlog is as of now: tickets opened 2 hours, 2 days and 10 days ago (and the week's pending T4 and the
     // ticket of the Monday after, older than 30 days).
     let p = people(&app).await;
@@ -442,7 +457,8 @@ both_engines!(bad_periods_are_field_errors_and_only_agents_and_admins_see_report
 both_engines!(another_organisations_surveys_and_reports_are_403_or_404_and_unchanged, |app| async move {
     let region = app.org_id("r_lombar").await;
     let town = app.org_id("c_b157").await;
-    let [t1, t2, ..] = known_week(&app, region).await;
+    let mut app = app;
+    let [t1, t2, ..] = known_week(&mut app, region).await;
     let p = people(&app).await;
     // A resolved ticket the victim could still rate.
     let t = open_at(&app, &p.sara, region, "vpn", "Segreto regionale", datetime!(2025-03-10 08:00 UTC)).await;
@@ -510,5 +526,119 @@ both_engines!(the_survey_and_report_routes_are_in_the_openapi_document, |app| as
         assert!(doc["components"]["schemas"][s].is_object(), "{s} is not in the document");
     }
     assert!(doc["components"]["schemas"]["TicketDetail"]["properties"]["satisfaction"].is_object());
+    app
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// The invitation's link: the public address of the node that resolves the ticket
+
+both_engines!(each_node_links_the_invitation_to_its_own_public_address, |app| async move {
+    let region = app.org_id("r_lombar").await;
+    let p = people(&app).await;
+    // A second node on the same database, reached at another address, started after the first.
+    let mut cfg = agilekit_server::Config {
+        listen: "127.0.0.1:0".into(),
+        data_dir: app.data_dir().to_path_buf(),
+        public_url: "https://kit.regione.example/".into(),
+        ..agilekit_server::Config::default()
+    };
+    cfg.smtp.host = "127.0.0.1".into();
+    cfg.smtp.port = 9;
+    if app.engine == Engine::Postgres {
+        cfg.database_url = app.database_url();
+    }
+    let db2 = agilekit_server::open_db(&cfg).await.unwrap();
+    let node2 = agilekit_server::start(&cfg, db2.clone()).await.unwrap();
+    let agent_id = app.account_id("agente@regione.example").await;
+    let (_, bearer) = token::create(&app.db, &Actor::system(), agent_id, "nodes").await.unwrap();
+    let one = open_at(&app, &p.sara, region, "vpn", "Dal primo nodo", OffsetDateTime::now_utc()).await;
+    let two = open_at(&app, &p.sara, region, "vpn", "Dal secondo nodo", OffsetDateTime::now_utc()).await;
+    for (base, id) in [(app.url.clone(), one), (node2.url(), two)] {
+        let r = bare().post(format!("{base}/api/v1/orgs/{region}/helpdesk/tickets/{id}/state")).bearer_auth(&bearer)
+            .json(&json!({"state": "resolved"})).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{base}");
+    }
+    node2.stop().await;
+    db2.close().await;
+    let all = mails(&app.db).await;
+    let invite = |id: TicketId| all.iter().filter(|m| m.text.contains(&format!("/orgs/{region}/helpdesk/tickets/{id}/satisfaction"))).collect::<Vec<_>>();
+    let (first, second) = (invite(one), invite(two));
+    assert_eq!((first.len(), second.len()), (1, 1), "{all:?}");
+    assert!(first[0].text.contains(&format!("{}/orgs/{region}/helpdesk/tickets/{one}/satisfaction", app.url)), "{}", first[0].text);
+    assert!(second[0].text.contains(&format!("https://kit.regione.example/orgs/{region}/helpdesk/tickets/{two}/satisfaction")), "{}", second[0].text);
+    app
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Volume per ISO week; the operator's second-level report as a page and CSV
+
+both_engines!(volume_per_iso_week_and_the_second_level_report_as_page_and_csv, |app| async move {
+    let region = app.org_id("r_lombar").await;
+    let mut app = app;
+    known_week(&mut app, region).await;
+    let agent = app.login("agente@regione.example").await;
+    // Saturday 1 to Wednesday 12 March 2025: the end of week 9, week 10 whole, the start of week 11.
+    let q = "from=2025-03-01&to=2025-03-12";
+    let r = call(&app, &agent, "GET", &format!("/api/v1/orgs/{region}/helpdesk/reports?{q}"), None, 200).await;
+    assert_eq!(r["volume"]["weeks"], json!([
+        {"week": "2025-W09", "from": "2025-03-01", "to": "2025-03-02", "opened": 0, "resolved": 0, "closed": 0},
+        {"week": "2025-W10", "from": "2025-03-03", "to": "2025-03-09", "opened": 4, "resolved": 3, "closed": 2},
+        {"week": "2025-W11", "from": "2025-03-10", "to": "2025-03-12", "opened": 1, "resolved": 0, "closed": 0},
+    ]));
+    assert_eq!(r["volume"]["days"].as_array().unwrap().len(), 12, "the days are still there");
+    let (s, _, cd, body) = get_csv(&app, &agent, &format!("/orgs/{region}/helpdesk/reports.csv?{q}&table=volume&granularity=week")).await;
+    assert_eq!(s, 200);
+    assert!(cd.contains("helpdesk-volume-weeks-2025-03-01-2025-03-12.csv"), "{cd}");
+    assert_eq!(body, "Settimana,Dal,Al,Aperte,Risolte,Chiuse\r\n2025-W09,2025-03-01,2025-03-02,0,0,0\r\n\
+        2025-W10,2025-03-03,2025-03-09,4,3,2\r\n2025-W11,2025-03-10,2025-03-12,1,0,0\r\n");
+    // The page: the choice kept, the weeks shown, the volume CSV link per week.
+    let (s, html) = page(&app, &agent, &format!("/orgs/{region}/helpdesk/reports?{q}&granularity=week")).await;
+    assert_eq!(s, 200);
+    assert!(html.contains("<option value=\"week\" selected>") && html.contains("Ticket per settimana ISO"), "{html}");
+    assert!(html.contains("<th scope=\"row\">2025-W10</th><td>2025-03-03 – 2025-03-09</td><td>4</td><td>3</td><td>2</td>"), "{html}");
+    assert!(html.replace("&#38;", "&").contains("&table=volume&granularity=week\""), "{html}");
+    let (s, html) = page(&app, &agent, &format!("/orgs/{region}/helpdesk/reports?{q}")).await;
+    assert_eq!(s, 200);
+    assert!(html.contains("<th scope=\"row\">2025-03-03</th><td>2</td>") && !html.contains("2025-W10"), "per day by default");
+    // An unknown granularity: a field error, what was typed kept.
+    let (s, html) = page(&app, &agent, &format!("/orgs/{region}/helpdesk/reports?{q}&granularity=month")).await;
+    assert_eq!(s, 422);
+    assert!(html.contains("id=\"f-granularity-error\"") && html.contains("href=\"#f-granularity\"") && html.contains("value=\"2025-03-01\""), "{html}");
+    assert_eq!(get_csv(&app, &agent, &format!("/orgs/{region}/helpdesk/reports.csv?{q}&granularity=month")).await.0, 422);
+
+    // The second level: the operator's agents reach it from their own organisation's report.
+    let operator = app.login("operatore@aria.example").await;
+    let op = agilekit_kernel::tenancy::operator(&app.db).await.unwrap().unwrap().id;
+    let (s, html) = page(&app, &operator, &format!("/orgs/{op}/helpdesk/reports")).await;
+    assert_eq!(s, 200);
+    assert!(html.contains("href=\"/helpdesk/escalated/reports\""), "{html}");
+    let (_, html) = page(&app, &agent, &format!("/orgs/{region}/helpdesk/reports")).await;
+    assert!(!html.contains("/helpdesk/escalated/reports"), "a regional agent is not offered the second level");
+    let w = "from=2025-03-03&to=2025-03-09";
+    let (s, html) = page(&app, &operator, &format!("/helpdesk/escalated/reports?{w}")).await;
+    assert_eq!(s, 200);
+    assert!(html.contains("Rapporti del secondo livello") && html.contains("action=\"/helpdesk/escalated/reports\""), "{html}");
+    assert!(html.contains(&format!("href=\"/orgs/{op}/helpdesk\"")), "back to the operator's queue: {html}");
+    assert!(html.replace("&#38;", "&").contains("href=\"/helpdesk/escalated/reports.csv?from=2025-03-03&to=2025-03-09&table=answers\""), "{html}");
+    // Only the escalated T2: opened on Monday, resolved on Tuesday, rated 2.
+    let (s, _, cd, body) = get_csv(&app, &operator, &format!("/helpdesk/escalated/reports.csv?{w}&table=volume")).await;
+    assert_eq!(s, 200);
+    assert!(cd.contains("helpdesk-escalated-volume-2025-03-03-2025-03-09.csv"), "{cd}");
+    assert!(body.starts_with("Data,Aperte,Risolte,Chiuse\r\n2025-03-03,1,0,0\r\n2025-03-04,0,1,0\r\n"), "{body}");
+    let (_, _, _, body) = get_csv(&app, &operator, &format!("/helpdesk/escalated/reports.csv?{w}&table=answers")).await;
+    let lines: Vec<&str> = body.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 2, "{body}");
+    assert!(lines[0].starts_with("Ente,Richiesta,Oggetto"), "{body}");
+    assert!(lines[1].starts_with("Regione Lombardia,#") && lines[1].contains("'=SUM(A1:A2) VPN lenta"), "{body}");
+    let (_, _, _, body) = get_csv(&app, &operator, &format!("/helpdesk/escalated/reports.csv?{w}&table=volume&granularity=week")).await;
+    assert_eq!(body, "Settimana,Dal,Al,Aperte,Risolte,Chiuse\r\n2025-W10,2025-03-03,2025-03-09,1,1,0\r\n");
+    let (s, html) = page(&app, &operator, "/helpdesk/escalated/reports?from=2025-03-09&to=2025-03-03").await;
+    assert_eq!(s, 422);
+    assert!(html.contains("id=\"f-to-error\""), "{html}");
+    // Anyone else: refused.
+    assert_eq!(page(&app, &agent, "/helpdesk/escalated/reports").await.0, 403);
+    assert_eq!(get_csv(&app, &agent, "/helpdesk/escalated/reports.csv?table=answers").await.0, 403);
+    let admin = app.login("admin@regione.example").await;
+    assert_eq!(page(&app, &admin, "/helpdesk/escalated/reports").await.0, 403);
     app
 });

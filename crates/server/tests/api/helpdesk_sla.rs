@@ -41,6 +41,10 @@ pub const SCOPED_ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/orgs/{org}/helpdesk/canned/{canned}", ""),
     ("POST", "/orgs/{org}/helpdesk/canned/{canned}", "title=Hacked&body=testo"),
     ("POST", "/orgs/{org}/helpdesk/canned/{canned}/delete", ""),
+    // The mail settings page (its tests are in helpdesk_mail.rs).
+    ("GET", "/orgs/{org}/helpdesk/mail", ""),
+    ("POST", "/orgs/{org}/helpdesk/mail", "enabled=1&host=evil.example&port=143&tls=none&username=x&password=hacked"),
+    ("POST", "/orgs/{org}/helpdesk/mail/token", ""),
 ];
 
 const ADMIN: &str = "admin@regione.example";
@@ -465,11 +469,15 @@ both_engines!(another_organisation_gets_403_or_404_on_settings_and_canned_and_ch
     let t = call(&app, &employee, "POST", &format!("/api/v1/orgs/{region}/helpdesk/tickets"),
         Some(json!({"category": "vpn", "subject": "Ticket segreto", "body": "x"})), 201).await;
     let ticket = t["ticket"]["id"].as_str().unwrap().to_owned();
+    // The region's mailbox, for the mail settings page.
+    let admin = app.login(ADMIN).await;
+    call(&app, &admin, "PUT", &format!("/api/v1/orgs/{region}/helpdesk/mail"), Some(json!({"enabled": false,
+        "host": "imap.segreto.example", "port": 993, "tls": "tls", "username": "casella-segreta", "password": "pw"})), 200).await;
     let attacker_id = app.account_id("admin@comune.example").await;
     let (_, attacker_token) = token::create(&app.db, &Actor::system(), attacker_id, "attacker").await.unwrap();
     let attacker = app.login("admin@comune.example").await;
     let fill = |p: &str, org: OrgId| p.replace("{org}", &org.to_string()).replace("{ticket}", &ticket).replace("{canned}", &canned);
-    let secrets = ["Risposta segreta", "Testo riservato", "Ticket segreto"];
+    let secrets = ["Risposta segreta", "Testo riservato", "Ticket segreto", "imap.segreto.example", "casella-segreta"];
     let before = audits(&app.db).await;
     let bare = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let mut failures = Vec::new();
@@ -512,6 +520,8 @@ both_engines!(another_organisation_gets_403_or_404_on_settings_and_canned_and_ch
     let c = call(&app, &agent, "GET", &format!("{}/{canned}", canned_url(region)), None, 200).await;
     assert_eq!(c["title"], "Risposta segreta");
     assert_eq!(call(&app, &agent, "GET", &settings_url(region), None, 200).await["custom"], false);
+    let m = call(&app, &admin, "GET", &format!("/api/v1/orgs/{region}/helpdesk/mail"), None, 200).await;
+    assert_eq!((m["host"].as_str(), m["delivery_token_set"].as_bool()), (Some("imap.segreto.example"), Some(false)));
     app
 });
 

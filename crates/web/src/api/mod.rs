@@ -143,7 +143,8 @@ fn code_for(status: StatusCode) -> &'static str {
 pub async fn problem_errors(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let is_api = req.uri().path().starts_with("/api/");
     let req = if is_api {
-        match buffered(req, state.cfg.body_limit, state.cfg.request_timeout).await {
+        let limit = state.cfg.api_limit_for(req.uri().path(), req.headers().get(header::CONTENT_TYPE).map(|v| v.as_bytes()));
+        match buffered(req, limit, state.cfg.request_timeout).await {
             Ok(r) => r,
             // Refused before the inner layers that add these to every other response.
             Err(mut r) => {
