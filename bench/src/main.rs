@@ -55,6 +55,7 @@ helpdesk:
   --creates N                     tickets created through the API (default: 2000)
   --create-concurrency N          creations in flight (default: 16)
   --reuse                         keep the seeded database (per engine and size) and reuse it next time
+  --only TEXT                     only the routes and counts whose name contains TEXT (e.g. search); no creation
   --no-save                       print only; write nothing to bench/results/
 
 clickday:

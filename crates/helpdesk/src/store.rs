@@ -167,17 +167,30 @@ enum Bind {
     Int(i64),
 }
 
+macro_rules! bind_all {
+    ($q:expr, $binds:expr) => {{
+        let mut q = $q;
+        for b in $binds {
+            q = match b {
+                Bind::Org(v) => q.bind(*v),
+                Bind::Account(v) => q.bind(*v),
+                Bind::Ticket(v) => q.bind(*v),
+                Bind::Text(v) => q.bind(v.clone()),
+                Bind::Time(v) => q.bind(*v),
+                Bind::Int(v) => q.bind(*v),
+            };
+        }
+        q
+    }};
+}
+
 /// The WHERE clause of a queue query with only the filters given, so that each query the planner sees names the
-/// columns it filters on (PostgreSQL's generic plans cannot use an index through `$1 IS NULL OR …`).
-fn conditions(f: &Filter, engine: Engine, plan: SearchPlan, binds: &mut Vec<Bind>) -> String {
+/// columns it filters on (PostgreSQL's generic plans cannot use an index through `$1 IS NULL OR …`). A SQLite search
+/// is not here: it goes through the full-text index alone ([`sqlite_search`]).
+fn conditions(f: &Filter, binds: &mut Vec<Bind>) -> String {
     let mut parts: Vec<String> = vec!["TRUE".into()];
-    // A SQLite search from its matches: the unary `+` keeps the planner off the queue indexes (it would walk one in
-    // order, checking every ticket against the matches, to spare the sort of a few).
-    let lookup = engine == Engine::Sqlite && plan == SearchPlan::Lookup && f.search.is_some();
     let mut add = |sql: &str, b: Bind, binds: &mut Vec<Bind>| {
         binds.push(b);
-        // Not the lookup by rowid itself: that is the one index this plan must take.
-        let sql = if lookup && sql.starts_with("t.") && !sql.starts_with("t.rowid IN") { format!("+{sql}") } else { sql.to_owned() };
         parts.push(sql.replace('?', &format!("${}", binds.len())));
     };
     if let Some(v) = f.org {
@@ -205,123 +218,292 @@ fn conditions(f: &Filter, engine: Engine, plan: SearchPlan, binds: &mut Vec<Bind
         add("(' ' || t.tags || ' ') LIKE ?", Bind::Text(format!("% {v} %")), binds);
     }
     if let Some(w) = &f.search {
-        match engine {
-            Engine::Postgres => add("t.search @@ plainto_tsquery('italian', ?)", Bind::Text(w.plain()), binds),
-            // One condition a word: a ticket matches when each word is in its subject or in one of its messages.
-            Engine::Sqlite => {
-                for (i, term) in w.fts5_each().into_iter().enumerate() {
-                    if i == 0 && plan == SearchPlan::Lookup {
-                        add(
-                            // By rowid: the planner always takes those lookups (by `t.id IN` it walked
-                            // a whole queue index checking ids).
-                            "t.rowid IN (SELECT t2.rowid FROM helpdesk_fts CROSS JOIN helpdesk_search_docs d
-                              ON d.seq = helpdesk_fts.rowid CROSS JOIN helpdesk_tickets t2 ON t2.id = d.ticket_id
-                              WHERE helpdesk_fts MATCH ?)",
-                            Bind::Text(term),
-                            binds,
-                        );
-                    } else {
-                        // CROSS JOIN: the ticket's few documents first, each then checked by the index (a seek
-                        // by rowid in each word's list), never the other way round.
-                        add(
-                            "EXISTS (SELECT 1 FROM helpdesk_search_docs d CROSS JOIN helpdesk_fts
-                              ON helpdesk_fts.rowid = d.seq WHERE d.ticket_id = t.id AND helpdesk_fts MATCH ?)",
-                            Bind::Text(term),
-                            binds,
-                        );
-                    }
-                }
-            }
-        }
+        add("t.search @@ plainto_tsquery('italian', ?)", Bind::Text(w.plain()), binds);
     }
     parts.join(" AND ")
 }
 
-/// How SQLite runs a search (PostgreSQL's planner chooses by itself, from the statistics of the words).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum SearchPlan {
-    /// From the full-text matches of the rarest word: each ticket looked up, the rest checked, then sorted.
-    Lookup,
-    /// Along the queue's index in its order, each ticket checked against the index: the first page fills after a
-    /// few hundred tickets when every word is common, where the lookups would visit every match.
-    Scan,
-}
+// ---------------------------------------------------------------------------------------------------------------
+// SQLite search: one FTS5 row per ticket whose rowid is its place in the queue (migration 0012)
 
-/// A word matching at least this many documents (subjects and messages) is common.
-const COMMON_DOCS: i64 = 20_000;
-/// On PostgreSQL, a search matching at least this many tickets (of any organisation) walks the queue index.
-const PG_COMMON_ROWS: i64 = 2_000;
-
-/// The ORDER BY of a page: on PostgreSQL a search from its matches sorts an expression no index has, so that the
-/// planner takes the GIN index and sorts the few matches (same order).
-fn order_by(engine: Engine, plan: SearchPlan, f: &Filter) -> &'static str {
-    if engine == Engine::Postgres && plan == SearchPlan::Lookup && f.search.is_some() {
-        "ORDER BY (t.updated_at + interval '0 seconds') DESC, t.id DESC"
-    } else {
-        "ORDER BY t.updated_at DESC, t.id DESC"
+/// The MATCH expression of a SQLite search, and the filters the index does not hold (checked on the tickets).
+fn sqlite_search(f: &Filter, w: &crate::search::Words, binds: &mut Vec<Bind>) -> (String, String) {
+    use crate::search::key_token;
+    let mut keys = Vec::new();
+    if let Some(v) = f.org {
+        keys.push(key_token('o', v.0.as_bytes()));
     }
-}
-
-/// The plan of a search on SQLite, and the filter with its words rarest first (the first one drives a lookup).
-/// Counting a word's matches stops at [`COMMON_DOCS`], so this costs little even for the most common words.
-async fn sqlite_plan(db: &Db, f: &Filter, exact_count: bool) -> DbResult<(SearchPlan, Filter)> {
-    let Some(w) = &f.search else { return Ok((SearchPlan::Lookup, f.clone())) };
-    if db.engine() == Engine::Postgres {
-        if exact_count {
-            return Ok((SearchPlan::Lookup, f.clone()));
-        }
-        // PostgreSQL's estimate for a word outside its most common ones is far too high for a rare word: it would
-        // walk the queue index for a page that never fills. Counted up to PG_COMMON_ROWS by the GIN index.
-        let (n,): (i64,) = db_run!(db, |p| sqlx::query_as(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM helpdesk_tickets t WHERE t.search @@ plainto_tsquery('italian', $1) LIMIT $2) x"
-        ).bind(w.plain()).bind(PG_COMMON_ROWS).fetch_one(p).await?);
-        return Ok((if n >= PG_COMMON_ROWS { SearchPlan::Scan } else { SearchPlan::Lookup }, f.clone()));
+    if let Some(v) = &f.state {
+        keys.push(key_token('s', v.as_bytes()));
     }
-    let mut counted = Vec::new();
-    for (word, term) in w.0.iter().zip(w.fts5_each()) {
-        let (n,): (i64,) = db_run!(db, |p| sqlx::query_as(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM helpdesk_fts WHERE helpdesk_fts MATCH $1 LIMIT $2)"
-        ).bind(term).bind(COMMON_DOCS).fetch_one(p).await?);
-        counted.push((n, word.clone()));
+    if let Some(v) = &f.category {
+        keys.push(key_token('c', v.as_bytes()));
     }
-    counted.sort();
-    let common = counted.first().is_some_and(|(n, _)| *n >= COMMON_DOCS);
-    let mut f = f.clone();
-    f.search = Some(crate::search::Words(counted.into_iter().map(|(_, w)| w).collect()));
-    // An exact count visits every match anyway: from the matches is then always the cheaper way.
-    Ok((if common && !exact_count { SearchPlan::Scan } else { SearchPlan::Lookup }, f))
+    if let Some(v) = &f.priority {
+        keys.push(key_token('p', v.as_bytes()));
+    }
+    if let Some(v) = &f.queue {
+        keys.push(key_token('q', v.as_bytes()));
+    }
+    if let Some(v) = f.assignee {
+        keys.push(key_token('a', v.0.as_bytes()));
+    }
+    let mut rest = String::new();
+    if let Some(v) = f.requester {
+        binds.push(Bind::Account(v));
+        rest.push_str(&format!(" AND t.requester_id = ${}", binds.len()));
+    }
+    if let Some(v) = &f.tag {
+        binds.push(Bind::Text(format!("% {v} %")));
+        rest.push_str(&format!(" AND (' ' || t.tags || ' ') LIKE ${}", binds.len()));
+    }
+    (crate::search::fts5_match(w, &keys), rest)
 }
 
-macro_rules! bind_all {
-    ($q:expr, $binds:expr) => {{
-        let mut q = $q;
-        for b in $binds {
-            q = match b {
-                Bind::Org(v) => q.bind(*v),
-                Bind::Account(v) => q.bind(*v),
-                Bind::Ticket(v) => q.bind(*v),
-                Bind::Text(v) => q.bind(v.clone()),
-                Bind::Time(v) => q.bind(*v),
-                Bind::Int(v) => q.bind(*v),
-            };
-        }
-        q
-    }};
+/// Keys of one microsecond in the SQLite index (migration 0012).
+const SQLITE_TIES: i64 = 2048;
+
+/// A ticket's key for an instant: its microseconds × [`SQLITE_TIES`] (the first key of that microsecond).
+fn sqlite_key(at: OffsetDateTime) -> i64 {
+    (at.unix_timestamp_nanos() / 1_000) as i64 * SQLITE_TIES
 }
 
-/// One page of a queue, newest change first, after the cursor (keyset: no OFFSET, whatever the depth).
-pub async fn page(db: &Db, f: &Filter, after: Option<(OffsetDateTime, TicketId)>, limit: i64) -> DbResult<Vec<TicketRow>> {
-    let (plan, f) = sqlite_plan(db, f, false).await?;
-    let f = &f;
+/// The tickets from the full-text index and back to the tickets by key: FTS5 walks its lists from the newest key
+/// down and stops at the page's end, whatever the number of matches. Every filter but the requester and the tag
+/// is a token of the index; those two are checked on the tickets met on the way.
+const SQLITE_SEARCH_FROM: &str = "FROM helpdesk_search_fts CROSS JOIN helpdesk_search_keys k ON k.key = helpdesk_search_fts.rowid
+    CROSS JOIN helpdesk_tickets t ON t.id = k.ticket_id";
+
+/// A ticket of a SQLite search with its key in the index.
+#[derive(sqlx::FromRow)]
+struct Keyed {
+    #[sqlx(flatten)]
+    row: TicketRow,
+    search_key: i64,
+}
+
+/// The page in the queue's exact order: the index's order is the queue's but among tickets changed in the same
+/// microsecond (a bulk action), which the index keeps in order of arrival and the queue by id. So the cursor is the
+/// queue's own (its instant's keys, then its (updated_at, id) checked), and when the page ends inside a
+/// microsecond shared with others, the rest of that microsecond's tickets are read too, and all sorted as the
+/// queue sorts them.
+async fn sqlite_search_page(
+    db: &Db,
+    f: &Filter,
+    w: &crate::search::Words,
+    after: Option<(OffsetDateTime, TicketId)>,
+    limit: i64,
+) -> DbResult<Vec<TicketRow>> {
+    let mut binds = vec![Bind::Text(String::new())];
+    let (expr, mut rest) = sqlite_search(f, w, &mut binds);
+    binds[0] = Bind::Text(expr.clone());
+    let rest_filters = rest.clone();
+    if let Some((at, id)) = after {
+        binds.push(Bind::Int(sqlite_key(at) + SQLITE_TIES));
+        rest.push_str(&format!(" AND helpdesk_search_fts.rowid < ${}", binds.len()));
+        binds.push(Bind::Time(at));
+        binds.push(Bind::Ticket(id));
+        rest.push_str(&format!(" AND (t.updated_at, t.id) < (${}, ${})", binds.len() - 1, binds.len()));
+    }
+    let select = format!(
+        "SELECT t.*, a.display_name AS requester_name, a.email AS requester_email, helpdesk_search_fts.rowid AS search_key
+           {SQLITE_SEARCH_FROM} CROSS JOIN accounts a ON a.id = t.requester_id
+         WHERE helpdesk_search_fts MATCH $1{rest}"
+    );
+    let mut page_binds: Vec<&Bind> = binds.iter().collect();
+    let n = Bind::Int(limit);
+    page_binds.push(&n);
+    let sql = format!("{select} ORDER BY helpdesk_search_fts.rowid DESC LIMIT ${}", page_binds.len());
+    let mut rows: Vec<Keyed> = db_run!(db, |p| bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())), page_binds.iter().copied()).fetch_all(p).await?);
+    let last = rows.last().map(|k| (k.search_key, sqlite_key(k.row.updated_at)));
+    if let Some((key, base)) = last.filter(|(key, base)| rows.len() as i64 == limit && key > base) {
+        // Others of the last ticket's microsecond, below it in the index: the first `limit` of them by id (the
+        // queue's order there). From the keys alone when no filter needs the ticket (up to 2048 keys read, no
+        // ticket), then those tickets.
+        let mut more: Vec<Keyed> = if rest_filters.is_empty() {
+            let mut ids_binds = vec![Bind::Text(expr.clone()), Bind::Int(base), Bind::Int(key)];
+            let mut sql = String::from(
+                "SELECT k.ticket_id FROM helpdesk_search_fts CROSS JOIN helpdesk_search_keys k ON k.key = helpdesk_search_fts.rowid
+                  WHERE helpdesk_search_fts MATCH $1 AND helpdesk_search_fts.rowid >= $2 AND helpdesk_search_fts.rowid < $3",
+            );
+            if let Some((_, id)) = after.filter(|(at, _)| sqlite_key(*at) == base) {
+                ids_binds.push(Bind::Ticket(id));
+                sql.push_str(&format!(" AND k.ticket_id < ${}", ids_binds.len()));
+            }
+            ids_binds.push(Bind::Int(limit));
+            sql.push_str(&format!(" ORDER BY k.ticket_id DESC LIMIT ${}", ids_binds.len()));
+            let ids: Vec<(TicketId,)> = db_run!(db, |p| bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())), &ids_binds).fetch_all(p).await?);
+            if ids.is_empty() {
+                Vec::new()
+            } else {
+                let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+                let sql = format!(
+                    "SELECT t.*, a.display_name AS requester_name, a.email AS requester_email, 0 AS search_key
+                       FROM helpdesk_tickets t CROSS JOIN accounts a ON a.id = t.requester_id WHERE t.id IN ({})",
+                    marks.join(", ")
+                );
+                let id_binds: Vec<Bind> = ids.into_iter().map(|(id,)| Bind::Ticket(id)).collect();
+                db_run!(db, |p| bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())), &id_binds).fetch_all(p).await?)
+            }
+        } else {
+            let (lo, hi, n) = (Bind::Int(base), Bind::Int(key), Bind::Int(limit));
+            let mut more_binds: Vec<&Bind> = binds.iter().collect();
+            more_binds.extend([&lo, &hi, &n]);
+            let sql = format!(
+                "{select} AND helpdesk_search_fts.rowid >= ${} AND helpdesk_search_fts.rowid < ${} ORDER BY t.id DESC LIMIT ${}",
+                more_binds.len() - 2,
+                more_binds.len() - 1,
+                more_binds.len()
+            );
+            db_run!(db, |p| bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())), more_binds.iter().copied()).fetch_all(p).await?)
+        };
+        more.retain(|m| !rows.iter().any(|r| r.row.id == m.row.id));
+        rows.extend(more);
+    }
+    let mut rows: Vec<TicketRow> = rows.into_iter().map(|k| k.row).collect();
+    rows.sort_by(|a, b| (b.updated_at, b.id).cmp(&(a.updated_at, a.id)));
+    rows.truncate(limit as usize);
+    Ok(rows)
+}
+
+/// How many tickets a SQLite search matches, up to `cap` when given.
+async fn sqlite_search_count(db: &Db, f: &Filter, w: &crate::search::Words, cap: Option<i64>) -> DbResult<i64> {
+    let mut binds = vec![Bind::Text(String::new())];
+    let (expr, rest) = sqlite_search(f, w, &mut binds);
+    binds[0] = Bind::Text(expr);
+    let from = if rest.is_empty() { "FROM helpdesk_search_fts" } else { SQLITE_SEARCH_FROM };
+    let mut sql = format!("SELECT 1 {from} WHERE helpdesk_search_fts MATCH $1{rest}");
+    if let Some(cap) = cap {
+        binds.push(Bind::Int(cap + 1));
+        sql.push_str(&format!(" LIMIT ${}", binds.len()));
+    }
+    let sql = format!("SELECT COUNT(*) FROM ({sql})");
+    let (n,): (i64,) = db_run!(db, |p| bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), &binds).fetch_one(p).await?);
+    Ok(n)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// PostgreSQL search
+
+/// A PostgreSQL search first walks this many tickets of the queue in its order (after the cursor), checking each
+/// against the query: a page of common words (one ticket in 40 or more) fills there, without the GIN index (which
+/// yields every match of a common word, unordered, to be sorted). Fewer matches there: the GIN index's matches,
+/// sorted (rare words). Measured at a million tickets: 1.2 ms for 1,000 tickets, 3–4 ms for 2,000, 8–16 ms for
+/// 3,000 (a tsvector read with each ticket).
+const PG_PROBE_ROWS: i64 = 1_000;
+/// The same for a capped count (101 matches to find for the page's "more than 100": one ticket in 20 or more).
+const PG_COUNT_PROBE_ROWS: i64 = 2_000;
+
+/// The queue's tickets (filters and cursor, without the search) as a subquery in queue order, the first
+/// `rows` only, and the condition of the search on them.
+fn pg_probe(f: &Filter, w: &crate::search::Words, after: Option<(OffsetDateTime, TicketId)>, rows: i64, binds: &mut Vec<Bind>) -> (String, String) {
+    let plain = Filter { search: None, ..f.clone() };
+    let mut cond = conditions(&plain, binds);
+    if let Some((at, id)) = after {
+        binds.push(Bind::Time(at));
+        binds.push(Bind::Ticket(id));
+        cond.push_str(&format!(" AND (t.updated_at, t.id) < (${}, ${})", binds.len() - 1, binds.len()));
+    }
+    binds.push(Bind::Int(rows));
+    let sub = format!("SELECT t.* FROM helpdesk_tickets t WHERE {cond} ORDER BY t.updated_at DESC, t.id DESC LIMIT ${}", binds.len());
+    binds.push(Bind::Text(w.plain()));
+    (sub, format!("t.search @@ plainto_tsquery('italian', ${})", binds.len()))
+}
+
+async fn pg_search_page(
+    db: &Db,
+    f: &Filter,
+    w: &crate::search::Words,
+    after: Option<(OffsetDateTime, TicketId)>,
+    limit: i64,
+) -> DbResult<Vec<TicketRow>> {
     let mut binds = Vec::new();
-    let mut cond = conditions(f, db.engine(), plan, &mut binds);
+    let (sub, matches) = pg_probe(f, w, after, PG_PROBE_ROWS, &mut binds);
+    binds.push(Bind::Int(limit));
+    let sql = format!(
+        "SELECT t.*, a.display_name AS requester_name, a.email AS requester_email
+           FROM (SELECT t.* FROM ({sub}) t WHERE {matches} ORDER BY t.updated_at DESC, t.id DESC LIMIT ${}) t
+           JOIN accounts a ON a.id = t.requester_id
+          ORDER BY t.updated_at DESC, t.id DESC",
+        binds.len()
+    );
+    let rows: Vec<TicketRow> = db_run!(db, |p| bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), &binds).fetch_all(p).await?);
+    if rows.len() as i64 >= limit {
+        return Ok(rows);
+    }
+    // From the GIN index's matches, sorted. Materialized apart, so that the other filters are checked on the
+    // matches: with them in the same query the generic plan of the prepared statement (which cannot know the
+    // organisation's size) ANDs the GIN bitmap with the organisation's whole index (140 ms at 900,000 tickets).
+    let mut binds = vec![Bind::Text(w.plain())];
+    let plain = Filter { search: None, ..f.clone() };
+    let mut cond = conditions(&plain, &mut binds);
     if let Some((at, id)) = after {
         binds.push(Bind::Time(at));
         binds.push(Bind::Ticket(id));
         cond.push_str(&format!(" AND (t.updated_at, t.id) < (${}, ${})", binds.len() - 1, binds.len()));
     }
     binds.push(Bind::Int(limit));
-    let order = order_by(db.engine(), plan, f);
+    let sql = format!(
+        "WITH m AS MATERIALIZED (SELECT t.* FROM helpdesk_tickets t WHERE t.search @@ plainto_tsquery('italian', $1))
+         SELECT t.*, a.display_name AS requester_name, a.email AS requester_email FROM m t JOIN accounts a ON a.id = t.requester_id
+          WHERE {cond} ORDER BY t.updated_at DESC, t.id DESC LIMIT ${}",
+        binds.len()
+    );
+    Ok(db_run!(db, |p| bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), &binds).fetch_all(p).await?))
+}
+
+/// The matches of a PostgreSQL search that pass the other filters, counted up to `cap` + 1 when given: the GIN
+/// index's matches first, apart (see [`pg_search_page`]).
+async fn pg_search_count(db: &Db, f: &Filter, w: &crate::search::Words, cap: Option<i64>) -> DbResult<i64> {
+    let mut binds = vec![Bind::Text(w.plain())];
+    let plain = Filter { search: None, ..f.clone() };
+    let cond = conditions(&plain, &mut binds);
+    let limit = match cap {
+        Some(cap) => {
+            binds.push(Bind::Int(cap + 1));
+            format!(" LIMIT ${}", binds.len())
+        }
+        None => String::new(),
+    };
+    let sql = format!(
+        "WITH m AS MATERIALIZED (SELECT t.* FROM helpdesk_tickets t WHERE t.search @@ plainto_tsquery('italian', $1))
+         SELECT COUNT(*) FROM (SELECT 1 FROM m t WHERE {cond}{limit}) x"
+    );
+    let (n,): (i64,) = db_run!(db, |p| bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), &binds).fetch_one(p).await?);
+    Ok(n)
+}
+
+/// A PostgreSQL search counted up to `cap` + 1: among the queue's first tickets when they hold that many, else
+/// from the GIN index's matches.
+async fn pg_search_count_upto(db: &Db, f: &Filter, w: &crate::search::Words, cap: i64) -> DbResult<i64> {
+    let mut binds = Vec::new();
+    let (sub, matches) = pg_probe(f, w, None, PG_COUNT_PROBE_ROWS, &mut binds);
+    binds.push(Bind::Int(cap + 1));
+    let sql = format!("SELECT COUNT(*) FROM (SELECT 1 FROM ({sub}) t WHERE {matches} LIMIT ${}) x", binds.len());
+    let (n,): (i64,) = db_run!(db, |p| bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), &binds).fetch_one(p).await?);
+    if n > cap {
+        return Ok(n);
+    }
+    pg_search_count(db, f, w, Some(cap)).await
+}
+
+/// One page of a queue, newest change first, after the cursor (keyset: no OFFSET, whatever the depth).
+pub async fn page(db: &Db, f: &Filter, after: Option<(OffsetDateTime, TicketId)>, limit: i64) -> DbResult<Vec<TicketRow>> {
+    if let (Engine::Sqlite, Some(w)) = (db.engine(), &f.search) {
+        return sqlite_search_page(db, f, w, after, limit).await;
+    }
+    if let (Engine::Postgres, Some(w)) = (db.engine(), &f.search) {
+        return pg_search_page(db, f, w, after, limit).await;
+    }
+    let mut binds = Vec::new();
+    let mut cond = conditions(f, &mut binds);
+    if let Some((at, id)) = after {
+        binds.push(Bind::Time(at));
+        binds.push(Bind::Ticket(id));
+        cond.push_str(&format!(" AND (t.updated_at, t.id) < (${}, ${})", binds.len() - 1, binds.len()));
+    }
+    binds.push(Bind::Int(limit));
+    let order = "ORDER BY t.updated_at DESC, t.id DESC";
     // SQLite: the tickets first, then their requesters (never the other way round, through the requester index).
     let select = if db.engine() == Engine::Sqlite { SELECT.replace(" JOIN accounts a", " CROSS JOIN accounts a") } else { SELECT.to_owned() };
     let sql = format!("{select} WHERE {cond} {order} LIMIT ${}", binds.len());
@@ -330,10 +512,14 @@ pub async fn page(db: &Db, f: &Filter, after: Option<(OffsetDateTime, TicketId)>
 
 /// How many tickets match, counted apart from the page.
 pub async fn count(db: &Db, f: &Filter) -> DbResult<i64> {
-    let (plan, f) = sqlite_plan(db, f, true).await?;
-    let f = &f;
+    if let (Engine::Sqlite, Some(w)) = (db.engine(), &f.search) {
+        return sqlite_search_count(db, f, w, None).await;
+    }
+    if let (Engine::Postgres, Some(w)) = (db.engine(), &f.search) {
+        return pg_search_count(db, f, w, None).await;
+    }
     let mut binds = Vec::new();
-    let cond = conditions(f, db.engine(), plan, &mut binds);
+    let cond = conditions(f, &mut binds);
     let sql = format!("SELECT COUNT(*) FROM helpdesk_tickets t WHERE {cond}");
     let (n,): (i64,) = db_run!(db, |p| bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), &binds).fetch_one(p).await?);
     Ok(n)
@@ -342,13 +528,16 @@ pub async fn count(db: &Db, f: &Filter) -> DbResult<i64> {
 /// How many tickets match, counting no further than `cap` + 1 (for a page that shows "more than `cap`": an exact
 /// count of a large queue reads all of it).
 pub async fn count_upto(db: &Db, f: &Filter, cap: i64) -> DbResult<i64> {
-    let (plan, f) = sqlite_plan(db, f, false).await?;
-    let f = &f;
+    if let (Engine::Sqlite, Some(w)) = (db.engine(), &f.search) {
+        return sqlite_search_count(db, f, w, Some(cap)).await;
+    }
+    if let (Engine::Postgres, Some(w)) = (db.engine(), &f.search) {
+        return pg_search_count_upto(db, f, w, cap).await;
+    }
     let mut binds = Vec::new();
-    let cond = conditions(f, db.engine(), plan, &mut binds);
+    let cond = conditions(f, &mut binds);
     binds.push(Bind::Int(cap + 1));
-    let order = if db.engine() == Engine::Postgres && plan == SearchPlan::Lookup && f.search.is_some() { order_by(db.engine(), plan, f) } else { "" };
-    let sql = format!("SELECT COUNT(*) FROM (SELECT 1 FROM helpdesk_tickets t WHERE {cond} {order} LIMIT ${}) x", binds.len());
+    let sql = format!("SELECT COUNT(*) FROM (SELECT 1 FROM helpdesk_tickets t WHERE {cond} LIMIT ${}) x", binds.len());
     let (n,): (i64,) = db_run!(db, |p| bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), &binds).fetch_one(p).await?);
     Ok(n)
 }

@@ -263,3 +263,195 @@ both_engines!(the_queue_pages_search_box_round_trips_the_query, |app| async move
     assert!(html.contains("alert-danger"));
     app
 });
+
+/// The ids of a queue listing (no search), newest change first, up to 100.
+async fn listed(app: &TestApp, c: &Client, org: OrgId, query: &str) -> Vec<String> {
+    found(app, c, org, query).await
+}
+
+both_engines!(a_search_is_the_queue_filtered_by_its_words_in_the_queues_order, |app| async move {
+    let region = app.org_id("r_lombar").await;
+    let employee = app.login("dipendente@regione.example").await;
+    let agent = app.login("agente@regione.example").await;
+    let mut scanners = Vec::new();
+    for i in 0..6 {
+        scanners.push(open(&app, &employee, region, &format!("Scanner {i}"), "Lo scanner di rete non acquisisce.").await);
+        open(&app, &employee, region, &format!("Mouse {i}"), "Il mouse non risponde.").await;
+    }
+    // Gender: "nuovo" finds "nuova" (a stem on PostgreSQL, the other endings on SQLite).
+    let new_one = open(&app, &employee, region, "Tastiera nuova", "Serve una tastiera nuova per lo scanner.").await;
+    scanners.push(new_one.clone());
+    assert_eq!(found(&app, &agent, region, "q=nuovo").await, [new_one.clone()]);
+
+    // Changes that move tickets in the queue or change what the filters see, in no particular order.
+    let url = tickets_url(region);
+    post(&app, &agent, &format!("{url}/{}/reply", scanners[2]), json!({"body": "Verifichiamo il driver."}), 200).await;
+    post(&app, &agent, &format!("{url}/{}/priority", scanners[3]), json!({"priority": "urgent"}), 200).await;
+    post(&app, &agent, &format!("{url}/{}/note", scanners[0]), json!({"body": "Sentire il fornitore."}), 200).await;
+    let asg = post(&app, &agent, &format!("{url}/{}/assign", scanners[1]), json!({"round_robin": true}), 200).await;
+    post(&app, &agent, &format!("{url}/{}/state", scanners[5]), json!({"state": "pending"}), 200).await;
+    let (s, _, text) = send(&agent, "PUT", app.at(&format!("{url}/{}/tags", scanners[4])), Some(json!({"tags": ["rete"]}))).await;
+    assert_eq!(s, 200, "{text}");
+    post(&app, &agent, &format!("{url}/{}/reply", scanners[4]), json!({"body": "Aggiornato il firmware."}), 200).await;
+    let assignee = asg["ticket"]["assignee_id"].as_str().or(asg["assignee_id"].as_str()).map(str::to_owned);
+
+    // Whatever the filters, a search answers the queue's tickets that hold the words, in the queue's order.
+    let mut filters = vec!["", "state=open", "state=new", "state=pending", "priority=urgent", "priority=normal", "category=workstation", "tag=rete"];
+    let by_assignee = assignee.map(|a| format!("assignee={a}"));
+    if let Some(a) = &by_assignee {
+        filters.push(a.as_str());
+    }
+    for f in filters {
+        let queue: Vec<String> = listed(&app, &agent, region, f).await.into_iter().filter(|id| scanners.contains(id)).collect();
+        let search = found(&app, &agent, region, &format!("q=scanner&{f}")).await;
+        assert_eq!(search, queue, "filter {f:?}");
+        assert_eq!(count(&app, &agent, region, &format!("q=scanner&{f}")).await, queue.len() as i64, "count, filter {f:?}");
+    }
+    // The filters did filter (the changes above reached the index).
+    assert_eq!(found(&app, &agent, region, "q=scanner&priority=urgent").await, [scanners[3].clone()]);
+    assert_eq!(found(&app, &agent, region, "q=scanner&state=pending").await, [scanners[5].clone()]);
+    assert_eq!(found(&app, &agent, region, "q=scanner&tag=rete").await, [scanners[4].clone()]);
+    // The newest change first: the last reply, then the state change, …
+    let all = found(&app, &agent, region, "q=scanner").await;
+    assert_eq!(all.len(), 7);
+    assert_eq!(all[0], scanners[4]);
+    assert_eq!(all[1], scanners[5]);
+    // Words of the later messages are in (a reply, a note), the words stay after the row is rewritten.
+    assert_eq!(found(&app, &agent, region, "q=firmware+scanner").await, [scanners[4].clone()]);
+    assert_eq!(found(&app, &agent, region, "q=fornitore").await, [scanners[0].clone()]);
+    assert_eq!(found(&app, &agent, region, "q=driver+acquisisce").await, [scanners[2].clone()]);
+    app
+});
+
+both_engines!(keyset_pages_of_a_search_never_repeat_nor_skip_a_ticket_while_tickets_change, |app| async move {
+    let region = app.org_id("r_lombar").await;
+    let employee = app.login("dipendente@regione.example").await;
+    let agent = app.login("agente@regione.example").await;
+    let url = tickets_url(region);
+    let mut p = Vec::new();
+    for i in 0..10 {
+        p.push(open(&app, &employee, region, &format!("Plotter {i}"), "Il plotter inceppa la carta.").await);
+        open(&app, &employee, region, &format!("Cuffie {i}"), "Le cuffie gracchiano.").await;
+    }
+    let reply = |id: String| {
+        let (app, agent, url) = (&app, &agent, &url);
+        async move {
+            post(app, agent, &format!("{url}/{id}/reply"), json!({"body": "Ci guardiamo."}), 200).await;
+        }
+    };
+    let page = |after: Option<String>| {
+        let (app, agent, region) = (&app, &agent, region);
+        async move {
+            let mut path = format!("{}?q=plotter&limit=3", tickets_url(region));
+            if let Some(a) = after {
+                path.push_str(&format!("&after={a}"));
+            }
+            let v = get(app, agent, &path, 200).await;
+            let ids: Vec<String> = v["items"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect();
+            (ids, v["next"].as_str().map(str::to_owned))
+        }
+    };
+    let (first, next) = page(None).await;
+    assert_eq!(first, [p[9].clone(), p[8].clone(), p[7].clone()]);
+    // Between pages: one not reached yet moves to the top (it will not come again below), one already seen moves
+    // to the top, and the cursor's own ticket changes.
+    reply(p[2].clone()).await;
+    reply(p[8].clone()).await;
+    reply(p[7].clone()).await;
+    let (second, next) = page(next).await;
+    assert_eq!(second, [p[6].clone(), p[5].clone(), p[4].clone()]);
+    reply(p[4].clone()).await;
+    reply(p[5].clone()).await;
+    let (third, next) = page(next).await;
+    assert_eq!(third, [p[3].clone(), p[1].clone(), p[0].clone()]);
+    assert!(next.is_none(), "{next:?}");
+    // The changed ones are at the top now, newest change first.
+    let (top, _) = page(None).await;
+    assert_eq!(top, [p[5].clone(), p[4].clone(), p[7].clone()]);
+
+    // A bulk action stamps its tickets with one instant: the queue orders them by id, and so does the search, page
+    // after page (pages of 3 cut through the shared instant), whatever order the action took them in.
+    let shuffled: Vec<String> = [3, 9, 0, 6, 1, 8, 4, 2, 7, 5].iter().map(|&i| p[i].clone()).collect();
+    post(&app, &agent, &format!("{url}/bulk"), json!({"ids": shuffled, "state": "pending"}), 200).await;
+    let walk = |query: &'static str| {
+        let (app, agent, url) = (&app, &agent, &url);
+        async move {
+            let (mut ids, mut after) = (Vec::new(), None::<String>);
+            loop {
+                let mut path = format!("{url}?{query}&limit=3");
+                if let Some(a) = &after {
+                    path.push_str(&format!("&after={a}"));
+                }
+                let v = get(app, agent, &path, 200).await;
+                ids.extend(v["items"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_owned()));
+                match v["next"].as_str() {
+                    Some(n) => after = Some(n.to_owned()),
+                    None => break ids,
+                }
+            }
+        }
+    };
+    let queue = walk("state=pending").await;
+    let mut sorted = p.clone();
+    sorted.sort();
+    sorted.reverse();
+    assert_eq!(queue, sorted, "the queue: one instant, by id");
+    assert_eq!(walk("q=plotter&state=pending").await, queue);
+    assert_eq!(walk("q=plotter").await[..10], queue[..]);
+    app
+});
+
+both_engines!(the_index_rebuilt_from_the_tickets_answers_the_same, |app| async move {
+    let region = app.org_id("r_lombar").await;
+    let employee = app.login("dipendente@regione.example").await;
+    let agent = app.login("agente@regione.example").await;
+    let url = tickets_url(region);
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        ids.push(open(&app, &employee, region, &format!("Proiettore {i}"), "Il proiettore della sala non si accende.").await);
+    }
+    for (i, id) in ids.iter().enumerate().filter(|(i, _)| i % 3 == 0) {
+        post(&app, &agent, &format!("{url}/{id}/reply"), json!({"body": format!("Lampada sostituita ({i}).")}), 200).await;
+    }
+    post(&app, &agent, &format!("{url}/{}/state", ids[1]), json!({"state": "pending"}), 200).await;
+    let queries = ["q=proiettore", "q=lampade", "q=proiettori&state=open", "q=sala&state=pending", "q=lampada&state=open"];
+    let mut before = Vec::new();
+    for q in queries {
+        before.push(found(&app, &agent, region, q).await);
+    }
+    assert_eq!(before[0].len(), 8);
+    assert_eq!(before[1].len(), 3);
+
+    // The migration's backfill (SQLite 0012, PostgreSQL 0009) over the same tickets.
+    match &app.db {
+        agilekit_kernel::Db::Sqlite(pool) => {
+            let sql = include_str!("../../../../migrations/sqlite/0012_helpdesk_search_queue_order.sql");
+            // From the line after the comment that opens the backfill.
+            let backfill = sql.split("-- Backfill").nth(1).and_then(|s| s.split_once('\n')).expect("the migration's backfill").1;
+            sqlx::raw_sql("INSERT INTO helpdesk_search_fts (helpdesk_search_fts) VALUES ('delete-all'); DELETE FROM helpdesk_search_keys")
+                .execute(pool).await.unwrap();
+            assert!(found(&app, &agent, region, "q=proiettore").await.is_empty(), "the index was emptied");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(backfill)).execute(pool).await.unwrap();
+            // Every ticket has its key, from its last change's microsecond.
+            let rows: Vec<(i64, time::OffsetDateTime)> = sqlx::query_as(
+                "SELECT k.key, t.updated_at FROM helpdesk_tickets t LEFT JOIN helpdesk_search_keys k ON k.ticket_id = t.id",
+            )
+            .fetch_all(pool).await.unwrap();
+            assert!(rows.len() >= 8);
+            for (key, at) in rows {
+                assert_eq!(key / 2048, (at.unix_timestamp_nanos() / 1000) as i64, "{at}");
+            }
+        }
+        agilekit_kernel::Db::Postgres(pool) => {
+            let sql = include_str!("../../../../migrations/postgres/0009_helpdesk_search.sql");
+            let backfill = sql.split("-- Backfill.").nth(1).and_then(|s| s.split("CREATE INDEX").next()).expect("the backfill");
+            sqlx::query("UPDATE helpdesk_tickets SET search = ''::tsvector").execute(pool).await.unwrap();
+            assert!(found(&app, &agent, region, "q=proiettore").await.is_empty(), "the index was emptied");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(backfill)).execute(pool).await.unwrap();
+        }
+    }
+    for (q, want) in queries.iter().zip(&before) {
+        assert_eq!(&found(&app, &agent, region, q).await, want, "{q}");
+    }
+    app
+});
