@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::both_engines;
 use crate::helpers::*;
+pub(crate) use crate::helpers::{api_call as call, api_expect as expect, field_errors as fields};
 
 pub const SCOPED_ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/companies/{company}/applications", ""),
@@ -21,25 +22,7 @@ pub const SCOPED_ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/orgs/{org}/calls/{call}/applications", ""),
 ];
 
-pub(crate) async fn call(c: &Client, method: &str, url: String, body: Option<Value>, key: Option<&str>) -> (u16, Value, String) {
-    let mut rb = c.request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), &url);
-    if let Some(b) = body {
-        rb = rb.json(&b);
-    }
-    if let Some(k) = key {
-        rb = rb.header("Idempotency-Key", k);
-    }
-    let r = rb.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null), text)
-}
 
-pub(crate) async fn expect(app: &TestApp, c: &Client, method: &str, path: &str, body: Option<Value>, want: u16) -> Value {
-    let (s, v, text) = call(c, method, app.at(path), body, None).await;
-    assert_eq!(s, want, "{method} {path} answered {s}: {text}");
-    v
-}
 
 fn instant(minutes_from_now: i64) -> String {
     let t = time::OffsetDateTime::now_utc() + time::Duration::minutes(minutes_from_now);
@@ -99,9 +82,6 @@ pub(crate) async fn open_application(app: &TestApp, c: &Client, company: &str, c
         .to_owned()
 }
 
-fn fields(v: &Value) -> Vec<(String, String)> {
-    v["errors"].as_array().map(|a| a.iter().map(|e| (e["field"].as_str().unwrap_or("").to_owned(), e["code"].as_str().unwrap_or("").to_owned())).collect()).unwrap_or_default()
-}
 
 both_engines!(a_draft_is_kept_whatever_it_holds_and_submits_only_when_open_and_complete, |app| async move {
     let anna = app.login("cittadino@example.it").await;
@@ -244,13 +224,7 @@ both_engines!(another_persons_applications_answer_404_and_change_nothing, |app| 
     let (region, call_id) = published_call(&app, 100_000, -1).await;
     let k = company(&app, &anna, 9, 12).await;
     let a = open_application(&app, &anna, &k, &call_id, complete()).await;
-    let head = |db: agilekit_kernel::Db| async move {
-        match db {
-            agilekit_kernel::Db::Sqlite(p) => sqlx::query_scalar::<_, i64>("SELECT seq FROM audit_head WHERE id = 1").fetch_one(&p).await.unwrap(),
-            agilekit_kernel::Db::Postgres(p) => sqlx::query_scalar::<_, i64>("SELECT seq FROM audit_head WHERE id = 1").fetch_one(&p).await.unwrap(),
-        }
-    };
-    let before = head(app.db.clone()).await;
+    let before = audit_head(&app.db).await;
     let attacker = app.login("admin@comune.example").await;
     for (method, template, body) in SCOPED_ROUTES {
         let path = template.replace("{company}", &k).replace("{application}", &a).replace("{org}", &region).replace("{call}", &call_id);
@@ -261,7 +235,7 @@ both_engines!(another_persons_applications_answer_404_and_change_nothing, |app| 
         let (s, _, _) = call(&app.client(), method, app.at(&path), body, Some("attack")).await;
         assert_eq!(s, 401, "{method} {path} signed out");
     }
-    assert_eq!(head(app.db.clone()).await, before);
+    assert_eq!(audit_head(&app.db).await, before);
     assert_eq!(expect(&app, &anna, "GET", &format!("/api/v1/companies/{k}/applications/{a}"), None, 200).await["state"], "draft");
     app
 });

@@ -7,6 +7,11 @@ use serde_json::{Value, json};
 
 use crate::both_engines;
 use crate::helpers::*;
+use crate::helpers::{api_expect as expect, field_errors as fields};
+
+async fn call(c: &Client, method: &str, url: String, body: Option<Value>) -> (u16, Value, String) {
+    api_call(c, method, url, body, None).await
+}
 
 /// An organisation's call routes, tried with another organisation's ids.
 pub const SCOPED_ROUTES: &[(&str, &str, &str)] = &[
@@ -23,22 +28,7 @@ pub const SCOPED_ROUTES: &[(&str, &str, &str)] = &[
 /// Published calls: public by design.
 pub const UNSCOPED_ROUTES: &[&str] = &["/api/v1/calls", "/api/v1/calls/{call}"];
 
-async fn call(c: &Client, method: &str, url: String, body: Option<Value>) -> (u16, Value, String) {
-    let mut rb = c.request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), &url);
-    if let Some(b) = body {
-        rb = rb.json(&b);
-    }
-    let r = rb.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null), text)
-}
 
-async fn expect(app: &TestApp, c: &Client, method: &str, path: &str, body: Option<Value>, want: u16) -> Value {
-    let (s, v, text) = call(c, method, app.at(path), body.clone()).await;
-    assert_eq!(s, want, "{method} {path} answered {s}: {text}");
-    v
-}
 
 fn instant(days_from_now: i64) -> String {
     let t = time::OffsetDateTime::now_utc() + time::Duration::days(days_from_now);
@@ -64,9 +54,6 @@ fn avviso(opens: i64) -> Value {
     })
 }
 
-fn fields(v: &Value) -> Vec<(String, String)> {
-    v["errors"].as_array().map(|a| a.iter().map(|e| (e["field"].as_str().unwrap_or("").to_owned(), e["code"].as_str().unwrap_or("").to_owned())).collect()).unwrap_or_default()
-}
 
 both_engines!(administrators_define_and_publish_a_call_that_anyone_reads_with_its_faq, |app| async move {
     let region = app.org_id("r_lombar").await;
@@ -175,13 +162,7 @@ both_engines!(another_organisations_calls_answer_404_with_nothing_and_change_not
     let id = expect(&app, &admin, "POST", &calls, Some(secret), 201).await["id"].as_str().unwrap().to_owned();
     let faq = expect(&app, &admin, "POST", &format!("{calls}/{id}/faqs"), Some(json!({"question": "Domanda segreta?", "answer": "Risposta."})), 201).await;
     let faq_id = faq["id"].as_str().unwrap().to_owned();
-    let head = |db: agilekit_kernel::Db| async move {
-        match db {
-            agilekit_kernel::Db::Sqlite(p) => sqlx::query_scalar::<_, i64>("SELECT seq FROM audit_head WHERE id = 1").fetch_one(&p).await.unwrap(),
-            agilekit_kernel::Db::Postgres(p) => sqlx::query_scalar::<_, i64>("SELECT seq FROM audit_head WHERE id = 1").fetch_one(&p).await.unwrap(),
-        }
-    };
-    let before = head(app.db.clone()).await;
+    let before = audit_head(&app.db).await;
     let attacker = app.login("admin@comune.example").await;
     for (method, template, body) in SCOPED_ROUTES {
         let path = template.replace("{org}", &region.to_string()).replace("{call}", &id).replace("{faq}", &faq_id);
@@ -195,6 +176,6 @@ both_engines!(another_organisations_calls_answer_404_with_nothing_and_change_not
     // The draft is not public either.
     let (s, _, text) = call(&attacker, "GET", app.at(&format!("/api/v1/calls/{id}")), None).await;
     assert_eq!(s, 404, "{text}");
-    assert_eq!(head(app.db.clone()).await, before, "nothing audited, so nothing changed");
+    assert_eq!(audit_head(&app.db).await, before, "nothing audited, so nothing changed");
     app
 });

@@ -8,6 +8,11 @@ use serde_json::{Value, json};
 
 use crate::both_engines;
 use crate::helpers::*;
+use crate::helpers::{api_expect as expect, field_errors as fields};
+
+async fn call(c: &Client, method: &str, url: String, body: Option<Value>) -> (u16, Value, String) {
+    api_call(c, method, url, body, None).await
+}
 
 /// The company routes, tried by another person with the victim's company, account and aid ids.
 pub const SCOPED_ROUTES: &[(&str, &str, &str)] = &[
@@ -24,22 +29,7 @@ pub const SCOPED_ROUTES: &[(&str, &str, &str)] = &[
 /// The caller's own companies: what it lists and registers is its own.
 pub const UNSCOPED_ROUTES: &[&str] = &["/api/v1/companies"];
 
-async fn call(c: &Client, method: &str, url: String, body: Option<Value>) -> (u16, Value, String) {
-    let mut rb = c.request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), &url);
-    if let Some(b) = body {
-        rb = rb.json(&b);
-    }
-    let r = rb.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null), text)
-}
 
-async fn expect(app: &TestApp, c: &Client, method: &str, path: &str, body: Option<Value>, want: u16) -> Value {
-    let (s, v, text) = call(c, method, app.at(path), body.clone()).await;
-    assert_eq!(s, want, "{method} {path} {body:?} answered {s}: {text}");
-    v
-}
 
 fn company(piva: &str) -> Value {
     json!({
@@ -49,10 +39,6 @@ fn company(piva: &str) -> Value {
     })
 }
 
-/// The field → code pairs of a 422 problem.
-fn fields(v: &Value) -> Vec<(String, String)> {
-    v["errors"].as_array().map(|a| a.iter().map(|e| (e["field"].as_str().unwrap_or("").to_owned(), e["code"].as_str().unwrap_or("").to_owned())).collect()).unwrap_or_default()
-}
 
 both_engines!(a_person_registers_a_company_and_only_its_representatives_see_it, |app| async move {
     let anna = app.login("cittadino@example.it").await;
@@ -195,13 +181,7 @@ both_engines!(another_persons_company_routes_answer_404_with_nothing_and_change_
     let a = expect(&app, &anna, "POST", &format!("/api/v1/companies/{id}/aid"),
         Some(json!({"granted_on": "2025-01-10", "amount_cents": 123_456, "granting_body": "Segreto S.p.A."})), 201).await;
     let aid_id = a["id"].as_str().unwrap().to_owned();
-    let head = |db: agilekit_kernel::Db| async move {
-        match db {
-            agilekit_kernel::Db::Sqlite(p) => sqlx::query_scalar::<_, i64>("SELECT seq FROM audit_head WHERE id = 1").fetch_one(&p).await.unwrap(),
-            agilekit_kernel::Db::Postgres(p) => sqlx::query_scalar::<_, i64>("SELECT seq FROM audit_head WHERE id = 1").fetch_one(&p).await.unwrap(),
-        }
-    };
-    let before = head(app.db.clone()).await;
+    let before = audit_head(&app.db).await;
     let attacker = app.login("admin@comune.example").await;
     for (method, template, body) in SCOPED_ROUTES {
         let path = template.replace("{company}", &id).replace("{account}", &anna_id.to_string()).replace("{aid}", &aid_id);
@@ -214,7 +194,7 @@ both_engines!(another_persons_company_routes_answer_404_with_nothing_and_change_
         let (s, _, _) = call(&app.client(), method, app.at(&path), body).await;
         assert_eq!(s, 401, "{method} {path} signed out");
     }
-    assert_eq!(head(app.db.clone()).await, before, "nothing audited, so nothing changed");
+    assert_eq!(audit_head(&app.db).await, before, "nothing audited, so nothing changed");
     assert_eq!(expect(&app, &anna, "GET", &format!("/api/v1/companies/{id}/aid"), None, 200).await["items"].as_array().unwrap().len(), 1);
     app
 });

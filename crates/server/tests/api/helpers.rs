@@ -189,3 +189,44 @@ impl TestApp {
         self.running = Some(running);
     }
 }
+
+// Small JSON helpers shared by the API tests.
+
+/// A request as an API client sends it (JSON body, optional `Idempotency-Key`): the status, the body parsed as JSON
+/// (`Null` when it is not) and its text.
+pub async fn api_call(c: &reqwest::Client, method: &str, url: String, body: Option<serde_json::Value>, key: Option<&str>) -> (u16, serde_json::Value, String) {
+    let mut rb = c.request(reqwest::Method::from_bytes(method.as_bytes()).expect("method"), &url);
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    if let Some(k) = key {
+        rb = rb.header("Idempotency-Key", k);
+    }
+    let r = rb.send().await.expect("request");
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null), text)
+}
+
+/// [`api_call`] on `app`'s `path`, asserting the status; the parsed body.
+pub async fn api_expect(app: &TestApp, c: &reqwest::Client, method: &str, path: &str, body: Option<serde_json::Value>, want: u16) -> serde_json::Value {
+    let (s, v, text) = api_call(c, method, app.at(path), body.clone(), None).await;
+    assert_eq!(s, want, "{method} {path} {body:?} answered {s}: {text}");
+    v
+}
+
+/// The (field, code) pairs of a 422 problem.
+pub fn field_errors(v: &serde_json::Value) -> Vec<(String, String)> {
+    v["errors"]
+        .as_array()
+        .map(|a| a.iter().map(|e| (e["field"].as_str().unwrap_or("").to_owned(), e["code"].as_str().unwrap_or("").to_owned())).collect())
+        .unwrap_or_default()
+}
+
+/// The audit chain's length: unchanged means no audited change happened.
+pub async fn audit_head(db: &Db) -> i64 {
+    match db {
+        Db::Sqlite(p) => sqlx::query_scalar("SELECT seq FROM audit_head WHERE id = 1").fetch_one(p).await.expect("audit head"),
+        Db::Postgres(p) => sqlx::query_scalar("SELECT seq FROM audit_head WHERE id = 1").fetch_one(p).await.expect("audit head"),
+    }
+}
