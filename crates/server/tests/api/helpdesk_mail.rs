@@ -1638,6 +1638,9 @@ both_engines!(
         assert!(body.contains("id=\"f-host\"") && body.contains("for=\"f-password\"") && body.contains("id=\"f-tls\""), "{body}");
         assert!(body.contains("Nessuna password impostata") && body.contains("Crea il token di consegna"), "{body}");
         assert!(body.contains(&format!("/api/v1/helpdesk/inbound/{region}")), "the delivery address: {body}");
+        // Never polled yet (checked before polling is switched on: the server's poller may try the mailbox any time
+        // after that, and record its failure).
+        assert!(body.contains("Ultima lettura") && body.contains(">mai<"), "never polled: {body}");
 
         // Wrong on every count: each error beside its field and in the summary, what was typed kept, the password
         // never sent back, nothing saved.
@@ -1691,11 +1694,13 @@ both_engines!(
         assert_eq!(stored, ("casella-2".to_owned(), secret.to_owned()));
 
         // The last poll's status.
-        let (_, body) = html(&app, &admin, &url).await;
-        assert!(body.contains("Ultima lettura") && body.contains(">mai<"), "never polled: {body}");
         let at = time::OffsetDateTime::now_utc();
-        agilekit_kernel::db_run!(&app.db, |p| sqlx::query("UPDATE helpdesk_mailboxes SET last_poll_at = $1, last_error = $2 WHERE org_id = $3")
-            .bind(agilekit_kernel::clock::stamp(at)).bind("LOGIN failed: <credenziali>").bind(region).execute(p).await.unwrap().rows_affected());
+        // The lease goes to nobody for a day, so the server's own poller (which may be trying imap.regione.example
+        // right now) neither polls nor writes its own result over this one.
+        agilekit_kernel::db_run!(&app.db, |p| sqlx::query(
+            "UPDATE helpdesk_mailboxes SET last_poll_at = $1, last_error = $2, lease_owner = 'the-test', lease_until = $3 WHERE org_id = $4")
+            .bind(agilekit_kernel::clock::stamp(at)).bind("LOGIN failed: <credenziali>")
+            .bind(agilekit_kernel::clock::stamp(at + time::Duration::days(1))).bind(region).execute(p).await.unwrap().rows_affected());
         let (_, body) = html(&app, &admin, &url).await;
         assert!(body.contains("non riuscita") && (body.contains("LOGIN failed: &#60;credenziali&#62;") || body.contains("LOGIN failed: &lt;credenziali&gt;")), "{body}");
         assert!(body.contains(&agilekit_kernel::clock::format_rome(at)), "{body}");
