@@ -18,6 +18,10 @@ pub struct Config {
     pub secure_cookies: bool,
     pub body_limit_bytes: usize,
     pub request_timeout_secs: u64,
+    /// Load shedding: the most requests this node handles at once (`max_in_flight`, default 1024); one more waits
+    /// up to `shed_wait_ms` (default 1000) for a place, then is answered 429 with Retry-After.
+    pub max_in_flight: usize,
+    pub shed_wait_ms: u64,
     pub smtp: SmtpConfig,
     /// Seconds before the first retry of a failed job; doubles each attempt.
     pub job_backoff_secs: u64,
@@ -50,6 +54,8 @@ impl Default for Config {
             secure_cookies: false,
             body_limit_bytes: 1024 * 1024,
             request_timeout_secs: 30,
+            max_in_flight: 1024,
+            shed_wait_ms: 1000,
             smtp: SmtpConfig::default(),
             job_backoff_secs: 30,
             jobs: Default::default(),
@@ -92,6 +98,8 @@ impl Config {
         if let Some(v) = env("DATA_DIR") { c.data_dir = v.into(); }
         if let Some(v) = env("DATABASE_URL").or_else(|| std::env::var("DATABASE_URL").ok().filter(|v| !v.is_empty())) { c.database_url = v; }
         if let Some(v) = env("DB_POOL_SIZE") { c.db_pool_size = v.parse().map_err(|_| anyhow::anyhow!("AGILEKIT_DB_POOL_SIZE: not a number"))?; }
+        if let Some(v) = env("MAX_IN_FLIGHT") { c.max_in_flight = v.parse().map_err(|_| anyhow::anyhow!("AGILEKIT_MAX_IN_FLIGHT: not a number"))?; }
+        if let Some(v) = env("SHED_WAIT_MS") { c.shed_wait_ms = v.parse().map_err(|_| anyhow::anyhow!("AGILEKIT_SHED_WAIT_MS: not a number"))?; }
         if let Some(v) = env("PUBLIC_URL") { c.public_url = v; }
         if let Some(v) = env("NODE_CACHE") { c.node_cache = !(v == "0" || v == "false"); }
         if let Some(v) = env("SECURE_COOKIES") { c.secure_cookies = v == "1" || v == "true"; }

@@ -75,6 +75,8 @@ pub async fn start(cfg: &Config, db: Db) -> anyhow::Result<Running> {
             body_limit: cfg.body_limit_bytes,
             files: cfg.files.clone(),
             request_timeout: Duration::from_secs(cfg.request_timeout_secs),
+            max_in_flight: cfg.max_in_flight,
+            shed_wait: Duration::from_millis(cfg.shed_wait_ms),
         }),
         metrics: Arc::new(Default::default()),
         cache: if cfg.node_cache { agilekit_kernel::cache::NodeCache::new(&db) } else { agilekit_kernel::cache::NodeCache::disabled() },

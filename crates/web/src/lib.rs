@@ -11,6 +11,8 @@ pub mod i18n;
 pub mod input;
 pub mod ops;
 pub mod pages;
+/// Load shedding: a bounded number of requests in flight, the rest answered 429 with Retry-After.
+pub mod shed;
 pub mod state;
 
 use std::time::Duration;
@@ -74,6 +76,7 @@ pub fn app(state: AppState, domains: Vec<Domain>) -> Router {
     let limit = state.cfg.body_limit;
     let upload_limit = state.cfg.upload_limit().max(limit);
     let timeout = state.cfg.request_timeout;
+    let shed = shed::Shed::new(state.cfg.max_in_flight, state.cfg.shed_wait, state.metrics.clone());
     let x_request_id = HeaderName::from_static("x-request-id");
     let csp = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; \
                frame-ancestors 'none'; base-uri 'self'; form-action 'self'";
@@ -109,6 +112,8 @@ pub fn app(state: AppState, domains: Vec<Domain>) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp)))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(middleware::from_fn_with_state(state.clone(), api::problem_errors))
+        // Before anything reads a body or the database: a full node answers at once.
+        .layer(middleware::from_fn_with_state(shed, shed::limit))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");

@@ -23,6 +23,8 @@ struct RouteStats {
 
 #[derive(Default)]
 pub struct Metrics {
+    /// Requests answered 429 by load shedding (`shed.rs`).
+    pub shed: std::sync::atomic::AtomicU64,
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
     latency: Mutex<BTreeMap<String, RouteStats>>,
 }
@@ -64,6 +66,7 @@ impl Metrics {
                 let _ = writeln!(out, "agilekit_http_request_duration_seconds_count{{route=\"{route}\"}} {}", s.count);
             }
         }
+        let _ = writeln!(out, "# HELP agilekit_http_shed_total Requests answered 429 because the node was full.\n# TYPE agilekit_http_shed_total counter\nagilekit_http_shed_total {}", self.shed.load(std::sync::atomic::Ordering::Relaxed));
         out.push_str("# HELP agilekit_outbox_depth Jobs waiting to run (mail and timers), by kind.\n# TYPE agilekit_outbox_depth gauge\n");
         if outbox.iter().all(|(k, _)| k != "mail") {
             out.push_str("agilekit_outbox_depth{kind=\"mail\"} 0\n");

@@ -18,6 +18,10 @@ pub struct WebConfig {
     /// [`WebConfig::upload_limit`].
     pub files: agilekit_kernel::files::Settings,
     pub request_timeout: std::time::Duration,
+    /// Load shedding (`shed.rs`): the most requests this node handles at once, and how long one waits for a place
+    /// before it is answered 429.
+    pub max_in_flight: usize,
+    pub shed_wait: std::time::Duration,
 }
 
 impl Default for WebConfig {
@@ -28,6 +32,8 @@ impl Default for WebConfig {
             body_limit: 1024 * 1024,
             files: Default::default(),
             request_timeout: std::time::Duration::from_secs(30),
+            max_in_flight: 1024,
+            shed_wait: std::time::Duration::from_secs(1),
         }
     }
 }

@@ -16,6 +16,7 @@ use reqwest::Client;
 use serde_json::{Value, json};
 
 use crate::both_engines;
+use crate::each_engine;
 use crate::helpers::*;
 
 /// This feature's organisation-scoped routes, tried by this module's isolation test with another organisation's
@@ -537,20 +538,6 @@ async fn deliver(
     )
 }
 
-macro_rules! each_engine {
-    ($name:ident, $f:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$f(super::Engine::Sqlite).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$f(super::Engine::Postgres).await;
-            }
-        }
-    };
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // IMAP: a real Dovecot mailbox

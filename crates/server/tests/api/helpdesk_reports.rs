@@ -40,25 +40,7 @@ pub const SCOPED_ROUTES: &[(&str, &str, &str)] = &[
 // Helpers
 
 async fn send(c: &Client, method: &str, url: String, body: Option<Value>) -> (u16, Value, String) {
-    let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut rb = c.request(m, &url);
-    if let Some(b) = body {
-        rb = rb.json(&b);
-    }
-    let r = rb.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null), text)
-}
-
-async fn call(app: &TestApp, c: &Client, method: &str, path: &str, body: Option<Value>, want: u16) -> Value {
-    let (s, v, text) = send(c, method, app.at(path), body.clone()).await;
-    assert_eq!(s, want, "{method} {path} {body:?} answered {s}: {text}");
-    v
-}
-
-fn has_error(v: &Value, field: &str, code: &str) -> bool {
-    v["errors"].as_array().is_some_and(|a| a.iter().any(|e| e["field"] == field && e["code"] == code))
+    api_call(c, method, url, body, None).await
 }
 
 fn bare() -> Client {
@@ -136,18 +118,18 @@ both_engines!(resolution_invites_the_requester_who_alone_rates_and_the_agent_see
     let luca = app.login("manager@regione.example").await;
     let agent = app.login("agente@regione.example").await;
     let tickets = format!("/api/v1/orgs/{region}/helpdesk/tickets");
-    let d = call(&app, &sara, "POST", &tickets, Some(json!({"category": "vpn", "subject": "VPN lenta", "body": "Lentissima"})), 201).await;
+    let d = api_expect(&app, &sara, "POST", &tickets, Some(json!({"category": "vpn", "subject": "VPN lenta", "body": "Lentissima"})), 201).await;
     let id = d["ticket"]["id"].as_str().unwrap().to_owned();
     let url = format!("{tickets}/{id}");
     assert!(d["satisfaction"].is_null());
     // Not resolved yet: nothing to rate.
-    let e = call(&app, &sara, "PUT", &sat_url(region, &id), Some(json!({"rating": 5})), 409).await;
+    let e = api_expect(&app, &sara, "PUT", &sat_url(region, &id), Some(json!({"rating": 5})), 409).await;
     assert_eq!(e["code"], "not-resolved");
-    call(&app, &agent, "POST", &format!("{url}/reply"), Some(json!({"body": "Provi ora"})), 200).await;
+    api_expect(&app, &agent, "POST", &format!("{url}/reply"), Some(json!({"body": "Provi ora"})), 200).await;
 
     // The resolution queues the invitation, in the same transaction: to the requester, with the survey's link.
     let before = mails(&app.db).await.len();
-    call(&app, &agent, "POST", &format!("{url}/state"), Some(json!({"state": "resolved"})), 200).await;
+    api_expect(&app, &agent, "POST", &format!("{url}/state"), Some(json!({"state": "resolved"})), 200).await;
     let all = mails(&app.db).await;
     let link = format!("{}/orgs/{region}/helpdesk/tickets/{id}/satisfaction", app.url);
     let invites: Vec<&Mail> = all[before..].iter().filter(|m| m.text.contains(&link)).collect();
@@ -167,28 +149,28 @@ both_engines!(resolution_invites_the_requester_who_alone_rates_and_the_agent_see
     // Bad answers are field errors, and change nothing.
     let audit0 = answers_audited(&app.db).await;
     let sat = sat_url(region, &id);
-    let e = call(&app, &sara, "PUT", &sat, Some(json!({"rating": 0})), 422).await;
-    assert!(has_error(&e, "rating", "out-of-range"), "{e}");
-    let e = call(&app, &sara, "PUT", &sat, Some(json!({"rating": 6})), 422).await;
-    assert!(has_error(&e, "rating", "out-of-range"), "{e}");
-    let e = call(&app, &sara, "PUT", &sat, Some(json!({"rating": "x"})), 422).await;
-    assert!(has_error(&e, "rating", "format"), "{e}");
-    let e = call(&app, &sara, "PUT", &sat, Some(json!({"comment": "Bene"})), 422).await;
-    assert!(has_error(&e, "rating", "required"), "{e}");
-    let e = call(&app, &sara, "PUT", &sat, Some(json!({"rating": 4, "comment": "x".repeat(2001)})), 422).await;
-    assert!(has_error(&e, "comment", "too-long"), "{e}");
+    let e = api_expect(&app, &sara, "PUT", &sat, Some(json!({"rating": 0})), 422).await;
+    assert!(has_field_error(&e, "rating", "out-of-range"), "{e}");
+    let e = api_expect(&app, &sara, "PUT", &sat, Some(json!({"rating": 6})), 422).await;
+    assert!(has_field_error(&e, "rating", "out-of-range"), "{e}");
+    let e = api_expect(&app, &sara, "PUT", &sat, Some(json!({"rating": "x"})), 422).await;
+    assert!(has_field_error(&e, "rating", "format"), "{e}");
+    let e = api_expect(&app, &sara, "PUT", &sat, Some(json!({"comment": "Bene"})), 422).await;
+    assert!(has_field_error(&e, "rating", "required"), "{e}");
+    let e = api_expect(&app, &sara, "PUT", &sat, Some(json!({"rating": 4, "comment": "x".repeat(2001)})), 422).await;
+    assert!(has_field_error(&e, "comment", "too-long"), "{e}");
     // Someone else: another employee learns nothing, the agent is refused.
-    call(&app, &luca, "PUT", &sat, Some(json!({"rating": 1})), 404).await;
-    call(&app, &agent, "PUT", &sat, Some(json!({"rating": 5})), 403).await;
+    api_expect(&app, &luca, "PUT", &sat, Some(json!({"rating": 1})), 404).await;
+    api_expect(&app, &agent, "PUT", &sat, Some(json!({"rating": 5})), 403).await;
     assert_eq!(page(&app, &luca, &survey::path(region, id.parse().unwrap())).await.0, 404);
     assert_eq!(answers_audited(&app.db).await, audit0, "a refused answer changed something");
 
     // The requester answers (the longest comment is fine), then changes it while the ticket stays resolved.
-    let s = call(&app, &sara, "PUT", &sat, Some(json!({"rating": 4, "comment": "y".repeat(2000)})), 200).await;
+    let s = api_expect(&app, &sara, "PUT", &sat, Some(json!({"rating": 4, "comment": "y".repeat(2000)})), 200).await;
     assert_eq!(s["rating"], 4);
-    let s = call(&app, &sara, "PUT", &sat, Some(json!({"rating": 5, "comment": "  Veloce e gentile  "})), 200).await;
+    let s = api_expect(&app, &sara, "PUT", &sat, Some(json!({"rating": 5, "comment": "  Veloce e gentile  "})), 200).await;
     assert_eq!((s["rating"].as_i64(), s["comment"].as_str()), (Some(5), Some("Veloce e gentile")));
-    let v = call(&app, &agent, "GET", &url, None, 200).await;
+    let v = api_expect(&app, &agent, "GET", &url, None, 200).await;
     assert_eq!(v["satisfaction"]["rating"], 5);
     assert_eq!(v["satisfaction"]["comment"], "Veloce e gentile");
     let (_, html) = page(&app, &agent, &format!("/orgs/{region}/helpdesk/tickets/{id}")).await;
@@ -207,20 +189,20 @@ both_engines!(resolution_invites_the_requester_who_alone_rates_and_the_agent_see
     assert!(html.contains("id=\"f-rating-error\"") && (html.contains("Scritto &#60;qui&#62;") || html.contains("Scritto &lt;qui&gt;")), "{html}");
     let r = sara.post(app.at(&form_url)).form(&[("rating", "3"), ("comment", "")]).send().await.unwrap();
     assert_eq!(r.status(), 303);
-    assert_eq!(call(&app, &agent, "GET", &url, None, 200).await["satisfaction"]["rating"], 3);
+    assert_eq!(api_expect(&app, &agent, "GET", &url, None, 200).await["satisfaction"]["rating"], 3);
 
     // Reopened by the requester and resolved again: asked again, and the latest answer counts.
-    call(&app, &sara, "POST", &format!("{url}/reply"), Some(json!({"body": "Di nuovo lenta"})), 200).await;
-    let e = call(&app, &sara, "PUT", &sat, Some(json!({"rating": 1})), 409).await;
+    api_expect(&app, &sara, "POST", &format!("{url}/reply"), Some(json!({"body": "Di nuovo lenta"})), 200).await;
+    let e = api_expect(&app, &sara, "PUT", &sat, Some(json!({"rating": 1})), 409).await;
     assert_eq!(e["code"], "not-resolved");
-    call(&app, &agent, "POST", &format!("{url}/state"), Some(json!({"state": "resolved"})), 200).await;
+    api_expect(&app, &agent, "POST", &format!("{url}/state"), Some(json!({"state": "resolved"})), 200).await;
     assert_eq!(mails(&app.db).await.iter().filter(|m| m.text.contains(&link)).count(), 2);
-    call(&app, &sara, "PUT", &sat, Some(json!({"rating": 2})), 200).await;
-    assert_eq!(call(&app, &agent, "GET", &url, None, 200).await["satisfaction"]["rating"], 2);
+    api_expect(&app, &sara, "PUT", &sat, Some(json!({"rating": 2})), 200).await;
+    assert_eq!(api_expect(&app, &agent, "GET", &url, None, 200).await["satisfaction"]["rating"], 2);
     // Closed: the answer is final.
-    call(&app, &agent, "POST", &format!("{url}/state"), Some(json!({"state": "closed"})), 200).await;
-    call(&app, &sara, "PUT", &sat, Some(json!({"rating": 5})), 409).await;
-    let v = call(&app, &sara, "GET", &url, None, 200).await;
+    api_expect(&app, &agent, "POST", &format!("{url}/state"), Some(json!({"state": "closed"})), 200).await;
+    api_expect(&app, &sara, "PUT", &sat, Some(json!({"rating": 5})), 409).await;
+    let v = api_expect(&app, &sara, "GET", &url, None, 200).await;
     assert_eq!(v["satisfaction"]["rating"], 2);
     app
 });
@@ -303,7 +285,7 @@ both_engines!(reports_count_volume_backlog_sla_and_satisfaction_exactly, |app| a
     }
 
     let agent = app.login("agente@regione.example").await;
-    let r = call(&app, &agent, "GET", &format!("/api/v1/orgs/{region}/helpdesk/reports?from=2025-03-03&to=2025-03-09"), None, 200).await;
+    let r = api_expect(&app, &agent, "GET", &format!("/api/v1/orgs/{region}/helpdesk/reports?from=2025-03-03&to=2025-03-09"), None, 200).await;
     assert_eq!((r["from"].as_str(), r["to"].as_str()), (Some("2025-03-03"), Some("2025-03-09")));
     // Volume: per Rome day and per category.
     let v = &r["volume"];
@@ -356,21 +338,21 @@ both_engines!(reports_count_volume_backlog_sla_and_satisfaction_exactly, |app| a
 
     // The operator's second level: only the escalated T2, for the operator's agents.
     let operator = app.login("operatore@aria.example").await;
-    let e = call(&app, &operator, "GET", &format!("/api/v1/helpdesk/escalated/reports?from=2025-03-03&to=2025-03-09"), None, 200).await;
+    let e = api_expect(&app, &operator, "GET", &format!("/api/v1/helpdesk/escalated/reports?from=2025-03-03&to=2025-03-09"), None, 200).await;
     assert_eq!((e["escalated"].as_bool(), e["org_id"].is_null()), (Some(true), true));
     assert_eq!(e["volume"]["total"], json!({"opened": 1, "resolved": 1, "closed": 0}));
     assert_eq!(e["sla"]["total"]["first_response"]["breached"], 1);
     assert_eq!(e["sla"]["total"]["resolution"]["met"], 1);
     assert_eq!((e["satisfaction"]["total"]["count"].as_i64(), e["satisfaction"]["total"]["average"].as_f64()), (Some(1), Some(2.0)));
     assert_eq!(e["backlog"]["total"], 0);
-    call(&app, &agent, "GET", "/api/v1/helpdesk/escalated/reports", None, 403).await;
+    api_expect(&app, &agent, "GET", "/api/v1/helpdesk/escalated/reports", None, 403).await;
 
     // A period with nothing in it: zeros, no averages.
-    let r = call(&app, &agent, "GET", &format!("/api/v1/orgs/{region}/helpdesk/reports?from=2024-03-03&to=2024-03-04"), None, 200).await;
+    let r = api_expect(&app, &agent, "GET", &format!("/api/v1/orgs/{region}/helpdesk/reports?from=2024-03-03&to=2024-03-04"), None, 200).await;
     assert_eq!(r["volume"]["total"], json!({"opened": 0, "resolved": 0, "closed": 0}));
     assert!(r["satisfaction"]["total"]["average"].is_null());
     // The default period is the last 30 days, today included.
-    let r = call(&app, &agent, "GET", &format!("/api/v1/orgs/{region}/helpdesk/reports"), None, 200).await;
+    let r = api_expect(&app, &agent, "GET", &format!("/api/v1/orgs/{region}/helpdesk/reports"), None, 200).await;
     assert_eq!(r["volume"]["days"].as_array().unwrap().len(), 30);
     assert_eq!(r["volume"]["total"]["opened"], 3);
 
@@ -424,11 +406,11 @@ both_engines!(bad_periods_are_field_errors_and_only_agents_and_admins_see_report
         ("from=2025-03-09&to=2025-03-03", "to", "before-start"),
         ("from=2024-01-01&to=2025-03-01", "from", "out-of-range"),
     ] {
-        let e = call(&app, &agent, "GET", &format!("{base}?{q}"), None, 422).await;
-        assert!(has_error(&e, field, code), "{q}: {e}");
+        let e = api_expect(&app, &agent, "GET", &format!("{base}?{q}"), None, 422).await;
+        assert!(has_field_error(&e, field, code), "{q}: {e}");
     }
     // The longest period passes.
-    call(&app, &agent, "GET", &format!("{base}?from=2024-01-01&to=2024-12-31"), None, 200).await;
+    api_expect(&app, &agent, "GET", &format!("{base}?from=2024-01-01&to=2024-12-31"), None, 200).await;
     // The page keeps the bad input with the error tied to its field; the CSV refuses an unknown table.
     let (s, html) = page(&app, &agent, &format!("/orgs/{region}/helpdesk/reports?from=2025-03-09&to=2025-03-03")).await;
     assert_eq!(s, 422);
@@ -437,16 +419,16 @@ both_engines!(bad_periods_are_field_errors_and_only_agents_and_admins_see_report
 
     // The organisation's admin may; a requester is refused; another organisation's admin learns nothing.
     let admin = app.login("admin@regione.example").await;
-    call(&app, &admin, "GET", &base, None, 200).await;
+    api_expect(&app, &admin, "GET", &base, None, 200).await;
     let employee = app.login("dipendente@regione.example").await;
-    call(&app, &employee, "GET", &base, None, 403).await;
+    api_expect(&app, &employee, "GET", &base, None, 403).await;
     assert_eq!(page(&app, &employee, &format!("/orgs/{region}/helpdesk/reports")).await.0, 403);
     assert_eq!(get_csv(&app, &employee, &format!("/orgs/{region}/helpdesk/reports.csv")).await.0, 403);
     let other = app.login("admin@comune.example").await;
     let s = send(&other, "GET", app.at(&base), None).await.0;
     assert!(s == 403 || s == 404, "{s}");
     // Their own organisation (no help-desk tickets): an empty report.
-    let r = call(&app, &other, "GET", &format!("/api/v1/orgs/{town}/helpdesk/reports"), None, 200).await;
+    let r = api_expect(&app, &other, "GET", &format!("/api/v1/orgs/{town}/helpdesk/reports"), None, 200).await;
     assert_eq!(r["volume"]["total"]["opened"], 0);
     app
 });
@@ -507,10 +489,10 @@ both_engines!(another_organisations_surveys_and_reports_are_403_or_404_and_uncha
     assert!(failures.is_empty(), "isolation failures:\n{}", failures.join("\n"));
     assert_eq!(answers_audited(&app.db).await, before, "an attempt changed an answer");
     let sara = app.login("dipendente@regione.example").await;
-    let v = call(&app, &sara, "GET", &format!("/api/v1/orgs/{region}/helpdesk/tickets/{t}"), None, 200).await;
+    let v = api_expect(&app, &sara, "GET", &format!("/api/v1/orgs/{region}/helpdesk/tickets/{t}"), None, 200).await;
     assert!(v["satisfaction"].is_null());
     for (id, rating) in [(t1, 5), (t2, 2)] {
-        let v = call(&app, &sara, "GET", &format!("/api/v1/orgs/{region}/helpdesk/tickets/{id}"), None, 200).await;
+        let v = api_expect(&app, &sara, "GET", &format!("/api/v1/orgs/{region}/helpdesk/tickets/{id}"), None, 200).await;
         assert_eq!(v["satisfaction"]["rating"], rating);
     }
     app
@@ -579,7 +561,7 @@ both_engines!(volume_per_iso_week_and_the_second_level_report_as_page_and_csv, |
     let agent = app.login("agente@regione.example").await;
     // Saturday 1 to Wednesday 12 March 2025: the end of week 9, week 10 whole, the start of week 11.
     let q = "from=2025-03-01&to=2025-03-12";
-    let r = call(&app, &agent, "GET", &format!("/api/v1/orgs/{region}/helpdesk/reports?{q}"), None, 200).await;
+    let r = api_expect(&app, &agent, "GET", &format!("/api/v1/orgs/{region}/helpdesk/reports?{q}"), None, 200).await;
     assert_eq!(r["volume"]["weeks"], json!([
         {"week": "2025-W09", "from": "2025-03-01", "to": "2025-03-02", "opened": 0, "resolved": 0, "closed": 0},
         {"week": "2025-W10", "from": "2025-03-03", "to": "2025-03-09", "opened": 4, "resolved": 3, "closed": 2},

@@ -56,25 +56,7 @@ const OPERATOR: &str = "operatore@aria.example";
 // Helpers
 
 async fn send(c: &Client, method: &str, url: String, body: Option<Value>) -> (u16, Value, String) {
-    let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut rb = c.request(m, &url);
-    if let Some(b) = body {
-        rb = rb.json(&b);
-    }
-    let r = rb.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null), text)
-}
-
-async fn call(app: &TestApp, c: &Client, method: &str, path: &str, body: Option<Value>, want: u16) -> Value {
-    let (s, v, text) = send(c, method, app.at(path), body.clone()).await;
-    assert_eq!(s, want, "{method} {path} {body:?} answered {s}: {text}");
-    v
-}
-
-fn has_error(v: &Value, field: &str, code: &str) -> bool {
-    v["errors"].as_array().is_some_and(|a| a.iter().any(|e| e["field"] == field && e["code"] == code))
+    api_call(c, method, url, body, None).await
 }
 
 async fn count(db: &Db, sql: &str) -> i64 {
@@ -150,7 +132,7 @@ both_engines!(settings_round_trip_with_field_errors_and_access_by_role, |app| as
     let employee = app.login(EMPLOYEE).await;
     let platform = app.login(OPERATOR).await;
 
-    let d = call(&app, &admin, "GET", &settings_url(region), None, 200).await;
+    let d = api_expect(&app, &admin, "GET", &settings_url(region), None, 200).await;
     assert_eq!(d["custom"], false);
     assert_eq!(d["warning_percent"], 80);
     assert_eq!(d["policy"]["urgent"]["first_response_minutes"], 30);
@@ -160,9 +142,9 @@ both_engines!(settings_round_trip_with_field_errors_and_access_by_role, |app| as
     mine["calendar"]["saturday"] = json!([{"start": "08:00", "end": "12:00"}]);
     mine["calendar"]["patron_day"] = json!("12-07");
     mine["calendar"]["closed_dates"] = json!(["2030-12-24", "2030-12-31"]);
-    let saved = call(&app, &admin, "PUT", &settings_url(region), Some(mine.clone()), 200).await;
+    let saved = api_expect(&app, &admin, "PUT", &settings_url(region), Some(mine.clone()), 200).await;
     assert_eq!(saved["custom"], true);
-    let back = call(&app, &agent, "GET", &settings_url(region), None, 200).await;
+    let back = api_expect(&app, &agent, "GET", &settings_url(region), None, 200).await;
     for k in ["policy", "warning_percent"] {
         assert_eq!(back[k], mine[k], "{k}");
     }
@@ -172,11 +154,11 @@ both_engines!(settings_round_trip_with_field_errors_and_access_by_role, |app| as
     assert_eq!(back["calendar"]["sunday"], json!([]));
 
     // Agents read, only admins (and platform admins) write; other members get 403, outsiders 404.
-    call(&app, &agent, "PUT", &settings_url(region), Some(mine.clone()), 403).await;
-    call(&app, &employee, "GET", &settings_url(region), None, 403).await;
+    api_expect(&app, &agent, "PUT", &settings_url(region), Some(mine.clone()), 403).await;
+    api_expect(&app, &employee, "GET", &settings_url(region), None, 403).await;
     let outsider = app.login("admin@comune.example").await;
-    call(&app, &outsider, "GET", &settings_url(region), None, 404).await;
-    call(&app, &platform, "PUT", &settings_url(region), Some(mine.clone()), 200).await;
+    api_expect(&app, &outsider, "GET", &settings_url(region), None, 404).await;
+    api_expect(&app, &platform, "PUT", &settings_url(region), Some(mine.clone()), 200).await;
 
     // Bad input: each problem on its field, nothing saved, nothing audited.
     let before = audits(&app.db).await;
@@ -189,7 +171,7 @@ both_engines!(settings_round_trip_with_field_errors_and_access_by_role, |app| as
     bad["calendar"]["closed_dates"] = json!(["2030-02-30"]);
     bad["calendar"]["patron_day"] = json!("13-45");
     bad["warning_percent"] = json!(100);
-    let e = call(&app, &admin, "PUT", &settings_url(region), Some(bad), 422).await;
+    let e = api_expect(&app, &admin, "PUT", &settings_url(region), Some(bad), 422).await;
     for (f, c) in [
         ("policy.low.first_response_minutes", "too-short"),
         ("policy.high.first_response_minutes", "after-resolution"),
@@ -200,14 +182,14 @@ both_engines!(settings_round_trip_with_field_errors_and_access_by_role, |app| as
         ("calendar.patron_day", "format"),
         ("warning_percent", "out-of-range"),
     ] {
-        assert!(has_error(&e, f, c), "{f} {c}: {e}");
+        assert!(has_field_error(&e, f, c), "{f} {c}: {e}");
     }
     let mut none = mine.clone();
     none["calendar"] = json!({});
-    let e = call(&app, &admin, "PUT", &settings_url(region), Some(none), 422).await;
-    assert!(has_error(&e, "calendar.hours", "required"), "{e}");
+    let e = api_expect(&app, &admin, "PUT", &settings_url(region), Some(none), 422).await;
+    assert!(has_field_error(&e, "calendar.hours", "required"), "{e}");
     assert_eq!(audits(&app.db).await, before);
-    assert_eq!(call(&app, &admin, "GET", &settings_url(region), None, 200).await["warning_percent"], 75);
+    assert_eq!(api_expect(&app, &admin, "GET", &settings_url(region), None, 200).await["warning_percent"], 75);
 
     // In the OpenAPI document.
     let doc: Value = app.client().get(app.at("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
@@ -229,7 +211,7 @@ both_engines!(tickets_take_targets_from_the_custom_policy_and_calendar_and_open_
     let day = json!([{"start": "08:00", "end": "12:00"}]);
     let cal = json!({"monday": day, "tuesday": day, "wednesday": day, "thursday": day, "friday": day});
     let admin = app.login(ADMIN).await;
-    call(&app, &admin, "PUT", &settings_url(region), Some(settings_with((90, 600), cal, 80)), 200).await;
+    api_expect(&app, &admin, "PUT", &settings_url(region), Some(settings_with((90, 600), cal, 80)), 200).await;
 
     // Monday 2 December 2030, 11:00 Rome (10:00 UTC): an hour left today, then 30 minutes on Tuesday morning.
     let t = hd::open(&app.db, &requester, &ra, region, &new_ticket("Seconda"), datetime!(2030-12-02 10:00 UTC)).await.unwrap();
@@ -240,10 +222,10 @@ both_engines!(tickets_take_targets_from_the_custom_policy_and_calendar_and_open_
     assert_eq!(secs(t.ticket.sla.resolution.due_at), secs(Some(datetime!(2030-12-05 08:00 UTC))));
     // Through the API too; the older ticket keeps its target, counted on the calendar now in force.
     let agent = app.login(AGENT).await;
-    let v = call(&app, &agent, "GET", &format!("/api/v1/orgs/{region}/helpdesk/tickets/{}", t.ticket.id), None, 200).await;
+    let v = api_expect(&app, &agent, "GET", &format!("/api/v1/orgs/{region}/helpdesk/tickets/{}", t.ticket.id), None, 200).await;
     assert_eq!(v["ticket"]["sla"]["first_response"]["target_secs"], 5400);
     assert!(v["ticket"]["sla"]["first_response"]["due_at"].as_str().unwrap().starts_with("2030-12-03T07:30:00"), "{v}");
-    let o = call(&app, &agent, "GET", &format!("/api/v1/orgs/{region}/helpdesk/tickets/{}", old.ticket.id), None, 200).await;
+    let o = api_expect(&app, &agent, "GET", &format!("/api/v1/orgs/{region}/helpdesk/tickets/{}", old.ticket.id), None, 200).await;
     assert_eq!(o["ticket"]["sla"]["first_response"]["target_secs"], 4 * 3600);
     // Opened 09:00 Rome Monday: 3 h that morning, the fourth on Tuesday 08:00-09:00 Rome.
     assert!(o["ticket"]["sla"]["first_response"]["due_at"].as_str().unwrap().starts_with("2030-12-03T08:00:00"), "{o}");
@@ -261,7 +243,7 @@ both_engines!(a_warning_mails_once_and_a_stale_job_does_nothing, |app| async mov
     let region = app.org_id("r_lombar").await;
     let admin = app.login(ADMIN).await;
     // An hour to first response, warned at half of it, on office hours.
-    call(&app, &admin, "PUT", &settings_url(region), Some(settings_with((60, 1440), office_week(), 50)), 200).await;
+    api_expect(&app, &admin, "PUT", &settings_url(region), Some(settings_with((60, 1440), office_week(), 50)), 200).await;
     let (requester, ra) = principal(&app, EMPLOYEE).await;
     let (agent, aa) = principal(&app, AGENT).await;
     // Monday 2 December 2030 at 09:00 Rome: the instants are in the future, so the server's own worker leaves them.
@@ -310,7 +292,7 @@ both_engines!(a_warning_mails_once_and_a_stale_job_does_nothing, |app| async mov
     assert_eq!(count(&app.db, "SELECT COUNT(*) FROM jobs WHERE kind = 'mail'").await, mails1);
     assert_eq!(audits(&app.db).await, audit1);
     let c = app.login(AGENT).await;
-    let v = call(&app, &c, "GET", &format!("/api/v1/orgs/{region}/helpdesk/tickets/{id}"), None, 200).await;
+    let v = api_expect(&app, &c, "GET", &format!("/api/v1/orgs/{region}/helpdesk/tickets/{id}"), None, 200).await;
     assert_eq!(v["ticket"]["sla"]["first_response"]["breached"], false);
     assert_eq!(v["ticket"]["sla"]["first_response"]["state"], "stopped");
 
@@ -324,8 +306,8 @@ both_engines!(a_warning_mails_once_and_a_stale_job_does_nothing, |app| async mov
     all.sort();
     assert_eq!(all, [ADMIN, AGENT, "formatore@regione.example"], "unassigned: every agent");
     let url = format!("/api/v1/orgs/{region}/helpdesk/tickets/{}", t2.ticket.id);
-    call(&app, &c, "POST", &format!("{url}/assign"), Some(json!({"assignee": app.account_id(AGENT).await.to_string()})), 200).await;
-    call(&app, &c, "POST", &format!("{url}/watchers"), Some(json!({"account": other.to_string()})), 200).await;
+    api_expect(&app, &c, "POST", &format!("{url}/assign"), Some(json!({"assignee": app.account_id(AGENT).await.to_string()})), 200).await;
+    api_expect(&app, &c, "POST", &format!("{url}/watchers"), Some(json!({"account": other.to_string()})), 200).await;
     assert_eq!(sla_jobs::recipients_of(&app.db, region, t2.ticket.id).await.unwrap(), [AGENT, "formatore@regione.example"]);
     let w = sla_jobs::check(&app.db, region, t2.ticket.id, datetime!(2030-12-02 08:31 UTC), None).await.unwrap();
     assert_eq!((w.warned, w.mails), (vec![Which::FirstResponse], 2));
@@ -354,7 +336,7 @@ both_engines!(the_job_runner_marks_breaches_and_the_api_shows_them, |app| async 
     let (fr, rs) = breached_at(&app.db, &id).await;
     assert_eq!((secs(fr), secs(rs)), (secs(Some(datetime!(2025-11-03 13:30 UTC))), secs(Some(datetime!(2025-11-06 08:30 UTC)))));
     let c = app.login(AGENT).await;
-    let v = call(&app, &c, "GET", &format!("/api/v1/orgs/{region}/helpdesk/tickets/{id}"), None, 200).await;
+    let v = api_expect(&app, &c, "GET", &format!("/api/v1/orgs/{region}/helpdesk/tickets/{id}"), None, 200).await;
     assert_eq!(v["ticket"]["sla"]["first_response"]["breached"], true);
     assert_eq!(v["ticket"]["sla"]["resolution"]["breached"], true);
     assert!(v["ticket"]["sla"]["first_response"]["due_at"].as_str().unwrap().starts_with("2025-11-03T13:30:00"), "{v}");
@@ -380,16 +362,16 @@ both_engines!(a_real_one_minute_deadline_is_marked_by_the_running_server, |app| 
     let all = json!([{"start": "00:00", "end": "24:00"}]);
     let cal = json!({"monday": all, "tuesday": all, "wednesday": all, "thursday": all, "friday": all, "saturday": all,
         "sunday": all, "open_on_holidays": true});
-    call(&app, &admin, "PUT", &settings_url(region), Some(settings_with((1, 2), cal, 50)), 200).await;
+    api_expect(&app, &admin, "PUT", &settings_url(region), Some(settings_with((1, 2), cal, 50)), 200).await;
     let employee = app.login(EMPLOYEE).await;
-    let d = call(&app, &employee, "POST", &format!("/api/v1/orgs/{region}/helpdesk/tickets"),
+    let d = api_expect(&app, &employee, "POST", &format!("/api/v1/orgs/{region}/helpdesk/tickets"),
         Some(json!({"category": "vpn", "subject": "Urgente davvero", "body": "Aiuto"})), 201).await;
     let id = d["ticket"]["id"].as_str().unwrap().to_owned();
     assert_eq!(d["ticket"]["sla"]["first_response"]["target_secs"], 60);
     let agent = app.login(AGENT).await;
     let started = Instant::now();
     loop {
-        let v = call(&app, &agent, "GET", &format!("/api/v1/orgs/{region}/helpdesk/tickets/{id}"), None, 200).await;
+        let v = api_expect(&app, &agent, "GET", &format!("/api/v1/orgs/{region}/helpdesk/tickets/{id}"), None, 200).await;
         if v["ticket"]["sla"]["first_response"]["breached"] == true && breached_at(&app.db, &id).await.0.is_some() {
             break;
         }
@@ -405,7 +387,7 @@ both_engines!(a_real_one_minute_deadline_is_marked_by_the_running_server, |app| 
 // Canned responses
 
 async fn create_canned(app: &TestApp, c: &Client, org: OrgId, title: &str, body: &str) -> String {
-    let v = call(app, c, "POST", &canned_url(org), Some(json!({"title": title, "body": body})), 201).await;
+    let v = api_expect(app, c, "POST", &canned_url(org), Some(json!({"title": title, "body": body})), 201).await;
     v["id"].as_str().unwrap().to_owned()
 }
 
@@ -418,43 +400,43 @@ both_engines!(canned_responses_crud_operator_wide_and_placeholders, |app| async 
 
     let id = create_canned(&app, &agent, region, "Riavvio VPN", "Gentile {{requester_name}}, per il ticket {{ticket}} ({{subject}}) riavvii il client. {{agent_name}}").await;
     let shared = create_canned(&app, &operator, aria, "Saluti", "Cordiali saluti dal gestore, {{ requester_name }}.").await;
-    let list = call(&app, &agent, "GET", &canned_url(region), None, 200).await;
+    let list = api_expect(&app, &agent, "GET", &canned_url(region), None, 200).await;
     let items = list.as_array().unwrap();
     assert_eq!(items.len(), 2);
     assert_eq!(items[0]["id"], id.as_str(), "the organisation's own first");
     assert_eq!((items[0]["operator_wide"].clone(), items[0]["editable"].clone()), (json!(false), json!(true)));
     assert_eq!((items[1]["operator_wide"].clone(), items[1]["editable"].clone()), (json!(true), json!(false)));
     // The operator's may be read here but changed only by the operator.
-    call(&app, &agent, "GET", &format!("{}/{shared}", canned_url(region)), None, 200).await;
-    call(&app, &agent, "PUT", &format!("{}/{shared}", canned_url(region)), Some(json!({"title": "X", "body": "Y"})), 404).await;
-    call(&app, &agent, "DELETE", &format!("{}/{shared}", canned_url(region)), None, 404).await;
+    api_expect(&app, &agent, "GET", &format!("{}/{shared}", canned_url(region)), None, 200).await;
+    api_expect(&app, &agent, "PUT", &format!("{}/{shared}", canned_url(region)), Some(json!({"title": "X", "body": "Y"})), 404).await;
+    api_expect(&app, &agent, "DELETE", &format!("{}/{shared}", canned_url(region)), None, 404).await;
     // The region's are not the operator's.
-    let op_list = call(&app, &operator, "GET", &canned_url(aria), None, 200).await;
+    let op_list = api_expect(&app, &operator, "GET", &canned_url(aria), None, 200).await;
     assert_eq!(op_list.as_array().unwrap().len(), 1);
 
     // Update with field errors, then for real.
-    let e = call(&app, &agent, "PUT", &format!("{}/{id}", canned_url(region)), Some(json!({"title": " ", "body": ""})), 422).await;
-    assert!(has_error(&e, "title", "required") && has_error(&e, "body", "required"), "{e}");
-    let u = call(&app, &agent, "PUT", &format!("{}/{id}", canned_url(region)),
+    let e = api_expect(&app, &agent, "PUT", &format!("{}/{id}", canned_url(region)), Some(json!({"title": " ", "body": ""})), 422).await;
+    assert!(has_field_error(&e, "title", "required") && has_field_error(&e, "body", "required"), "{e}");
+    let u = api_expect(&app, &agent, "PUT", &format!("{}/{id}", canned_url(region)),
         Some(json!({"title": "Riavvio del client VPN", "body": "Gentile {{requester_name}}, per il ticket {{ticket}} ({{subject}}) riavvii il client. {{agent_name}} {{sconosciuto}}"})), 200).await;
     assert_eq!(u["title"], "Riavvio del client VPN");
 
     // Filled for a ticket.
-    let t = call(&app, &employee, "POST", &format!("/api/v1/orgs/{region}/helpdesk/tickets"),
+    let t = api_expect(&app, &employee, "POST", &format!("/api/v1/orgs/{region}/helpdesk/tickets"),
         Some(json!({"category": "vpn", "subject": "VPN lenta", "body": "Molto lenta"})), 201).await;
     let (tid, reference) = (t["ticket"]["id"].as_str().unwrap().to_owned(), t["ticket"]["reference"].as_str().unwrap().to_owned());
-    let r = call(&app, &agent, "GET", &format!("/api/v1/orgs/{region}/helpdesk/tickets/{tid}/canned/{id}"), None, 200).await;
+    let r = api_expect(&app, &agent, "GET", &format!("/api/v1/orgs/{region}/helpdesk/tickets/{tid}/canned/{id}"), None, 200).await;
     assert_eq!(r["body"], format!("Gentile Sara Dipendente, per il ticket {reference} (VPN lenta) riavvii il client. Davide Helpdesk {{{{sconosciuto}}}}"));
-    let r = call(&app, &agent, "GET", &format!("/api/v1/orgs/{region}/helpdesk/tickets/{tid}/canned/{shared}"), None, 200).await;
+    let r = api_expect(&app, &agent, "GET", &format!("/api/v1/orgs/{region}/helpdesk/tickets/{tid}/canned/{shared}"), None, 200).await;
     assert_eq!(r["body"], "Cordiali saluti dal gestore, Sara Dipendente.");
     // Requesters and other members see none of it.
-    call(&app, &employee, "GET", &canned_url(region), None, 403).await;
-    call(&app, &employee, "GET", &format!("/api/v1/orgs/{region}/helpdesk/tickets/{tid}/canned/{id}"), None, 403).await;
+    api_expect(&app, &employee, "GET", &canned_url(region), None, 403).await;
+    api_expect(&app, &employee, "GET", &format!("/api/v1/orgs/{region}/helpdesk/tickets/{tid}/canned/{id}"), None, 403).await;
 
     // Delete.
-    call(&app, &agent, "DELETE", &format!("{}/{id}", canned_url(region)), None, 204).await;
-    call(&app, &agent, "GET", &format!("{}/{id}", canned_url(region)), None, 404).await;
-    assert_eq!(call(&app, &agent, "GET", &canned_url(region), None, 200).await.as_array().unwrap().len(), 1);
+    api_expect(&app, &agent, "DELETE", &format!("{}/{id}", canned_url(region)), None, 204).await;
+    api_expect(&app, &agent, "GET", &format!("{}/{id}", canned_url(region)), None, 404).await;
+    assert_eq!(api_expect(&app, &agent, "GET", &canned_url(region), None, 200).await.as_array().unwrap().len(), 1);
     let audited = count(&app.db, "SELECT COUNT(*) FROM audit_log WHERE entity = 'helpdesk_canned'").await;
     assert_eq!(audited, 4, "two creations, an update, a deletion");
     app
@@ -466,12 +448,12 @@ both_engines!(another_organisation_gets_403_or_404_on_settings_and_canned_and_ch
     let agent = app.login(AGENT).await;
     let canned = create_canned(&app, &agent, region, "Risposta segreta", "Testo riservato della Regione").await;
     let employee = app.login(EMPLOYEE).await;
-    let t = call(&app, &employee, "POST", &format!("/api/v1/orgs/{region}/helpdesk/tickets"),
+    let t = api_expect(&app, &employee, "POST", &format!("/api/v1/orgs/{region}/helpdesk/tickets"),
         Some(json!({"category": "vpn", "subject": "Ticket segreto", "body": "x"})), 201).await;
     let ticket = t["ticket"]["id"].as_str().unwrap().to_owned();
     // The region's mailbox, for the mail settings page.
     let admin = app.login(ADMIN).await;
-    call(&app, &admin, "PUT", &format!("/api/v1/orgs/{region}/helpdesk/mail"), Some(json!({"enabled": false,
+    api_expect(&app, &admin, "PUT", &format!("/api/v1/orgs/{region}/helpdesk/mail"), Some(json!({"enabled": false,
         "host": "imap.segreto.example", "port": 993, "tls": "tls", "username": "casella-segreta", "password": "pw"})), 200).await;
     let attacker_id = app.account_id("admin@comune.example").await;
     let (_, attacker_token) = token::create(&app.db, &Actor::system(), attacker_id, "attacker").await.unwrap();
@@ -517,10 +499,10 @@ both_engines!(another_organisation_gets_403_or_404_on_settings_and_canned_and_ch
     }
     assert!(failures.is_empty(), "isolation failures:\n{}", failures.join("\n"));
     assert_eq!(audits(&app.db).await, before, "an attempt changed something");
-    let c = call(&app, &agent, "GET", &format!("{}/{canned}", canned_url(region)), None, 200).await;
+    let c = api_expect(&app, &agent, "GET", &format!("{}/{canned}", canned_url(region)), None, 200).await;
     assert_eq!(c["title"], "Risposta segreta");
-    assert_eq!(call(&app, &agent, "GET", &settings_url(region), None, 200).await["custom"], false);
-    let m = call(&app, &admin, "GET", &format!("/api/v1/orgs/{region}/helpdesk/mail"), None, 200).await;
+    assert_eq!(api_expect(&app, &agent, "GET", &settings_url(region), None, 200).await["custom"], false);
+    let m = api_expect(&app, &admin, "GET", &format!("/api/v1/orgs/{region}/helpdesk/mail"), None, 200).await;
     assert_eq!((m["host"].as_str(), m["delivery_token_set"].as_bool()), (Some("imap.segreto.example"), Some(false)));
     app
 });
@@ -553,7 +535,7 @@ both_engines!(pages_prefill_a_canned_reply_and_keep_what_was_typed, |app| async 
     let r = agent.post(app.at(&format!("/orgs/{region}/helpdesk/canned")))
         .form(&[("title", "Benvenuto"), ("body", "Buongiorno {{requester_name}}, prendo in carico il ticket {{ticket}}.")]).send().await.unwrap();
     assert_eq!(r.status(), 303);
-    let list = call(&app, &agent, "GET", &canned_url(region), None, 200).await;
+    let list = api_expect(&app, &agent, "GET", &canned_url(region), None, 200).await;
     let cid = list[0]["id"].as_str().unwrap().to_owned();
     let (s, html) = page(&app, &agent, &format!("/orgs/{region}/helpdesk/canned?done=created")).await;
     assert_eq!(s, 200);
@@ -568,15 +550,15 @@ both_engines!(pages_prefill_a_canned_reply_and_keep_what_was_typed, |app| async 
     assert!(r.text().await.unwrap().contains("f-body-error"));
     let r = agent.post(app.at(&edit)).form(&[("title", "Benvenuto!"), ("body", "Buongiorno {{requester_name}}, prendo in carico il ticket {{ticket}}.")]).send().await.unwrap();
     assert_eq!(r.status(), 303);
-    assert_eq!(call(&app, &agent, "GET", &format!("{}/{cid}", canned_url(region)), None, 200).await["title"], "Benvenuto!");
+    assert_eq!(api_expect(&app, &agent, "GET", &format!("{}/{cid}", canned_url(region)), None, 200).await["title"], "Benvenuto!");
     // A second one, deleted through its form.
     let gone = create_canned(&app, &agent, region, "Da cancellare", "x").await;
     let r = agent.post(app.at(&format!("/orgs/{region}/helpdesk/canned/{gone}/delete"))).send().await.unwrap();
     assert_eq!(r.status(), 303);
-    call(&app, &agent, "GET", &format!("{}/{gone}", canned_url(region)), None, 404).await;
+    api_expect(&app, &agent, "GET", &format!("{}/{gone}", canned_url(region)), None, 404).await;
 
     // On the ticket page: a GET form picks it, and the page comes back with the reply box filled in.
-    let t = call(&app, &employee, "POST", &format!("/api/v1/orgs/{region}/helpdesk/tickets"),
+    let t = api_expect(&app, &employee, "POST", &format!("/api/v1/orgs/{region}/helpdesk/tickets"),
         Some(json!({"category": "account", "subject": "Password", "body": "Scaduta"})), 201).await;
     let (tid, reference) = (t["ticket"]["id"].as_str().unwrap().to_owned(), t["ticket"]["reference"].as_str().unwrap().to_owned());
     let url = format!("/orgs/{region}/helpdesk/tickets/{tid}");
@@ -631,7 +613,7 @@ both_engines!(pages_prefill_a_canned_reply_and_keep_what_was_typed, |app| async 
     form[7].1 = "45".into();
     let r = admin.post(app.at(&format!("/orgs/{region}/helpdesk/settings"))).form(&form).send().await.unwrap();
     assert_eq!(r.status(), 303);
-    let s = call(&app, &admin, "GET", &settings_url(region), None, 200).await;
+    let s = api_expect(&app, &admin, "GET", &settings_url(region), None, 200).await;
     assert_eq!(s["warning_percent"], 70);
     assert_eq!(s["calendar"]["tuesday"], json!([{"start": "14:00", "end": "18:00"}]));
     assert_eq!(s["calendar"]["monday"], json!([{"start": "09:00", "end": "13:00"}]));

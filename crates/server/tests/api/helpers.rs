@@ -38,13 +38,34 @@ pub struct Options {
     pub smtp_port: u16,
     pub demo: bool,
     pub body_limit: usize,
+    /// Load shedding: requests handled at once, and how long one more waits (`[server] max_in_flight`).
+    pub max_in_flight: usize,
+    pub shed_wait_ms: u64,
 }
 
 impl Default for Options {
     fn default() -> Self {
         // Port 9 (discard) on loopback: nothing listens, mail stays queued unless a test starts an SMTP server.
-        Options { smtp_port: 9, demo: true, body_limit: 1024 * 1024 }
+        Options { smtp_port: 9, demo: true, body_limit: 1024 * 1024, max_in_flight: 1024, shed_wait_ms: 1000 }
     }
+}
+
+/// The configuration of a test node in `dir`.
+fn config(dir: &std::path::Path, opts: &Options) -> Config {
+    let mut cfg = Config {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.to_path_buf(),
+        job_backoff_secs: 1,
+        body_limit_bytes: opts.body_limit,
+        db_pool_size: 12,
+        max_in_flight: opts.max_in_flight,
+        shed_wait_ms: opts.shed_wait_ms,
+        ..Config::default()
+    };
+    cfg.smtp.host = "127.0.0.1".into();
+    cfg.smtp.port = opts.smtp_port;
+    cfg.helpdesk_mail.poll_secs = 1; // the help desk's IMAP poller: quick rounds in tests
+    cfg
 }
 
 pub async fn spawn(engine: Engine) -> TestApp {
@@ -54,10 +75,7 @@ pub async fn spawn(engine: Engine) -> TestApp {
 pub async fn spawn_with(engine: Engine, opts: Options) -> TestApp {
     let dir = std::env::temp_dir().join(format!("agilekit-test-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let mut cfg = Config { listen: "127.0.0.1:0".into(), data_dir: dir.clone(), job_backoff_secs: 1, body_limit_bytes: opts.body_limit, db_pool_size: 12, ..Config::default() };
-    cfg.smtp.host = "127.0.0.1".into();
-    cfg.smtp.port = opts.smtp_port;
-    cfg.helpdesk_mail.poll_secs = 1; // the help desk's IMAP poller: quick rounds in tests
+    let mut cfg = config(&dir, &opts);
     let mut pg_name = None;
     if engine == Engine::Postgres {
         let name = format!("agilekit_t_{}", uuid::Uuid::new_v4().simple());
@@ -150,6 +168,24 @@ macro_rules! both_engines {
     };
 }
 
+/// Like `both_engines!`, for tests that spawn their servers themselves (with their own SMTP port or options):
+/// `each_engine!(name, f)` runs `async fn f(engine: Engine)` once per engine.
+#[macro_export]
+macro_rules! each_engine {
+    ($name:ident, $f:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$f($crate::helpers::Engine::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$f($crate::helpers::Engine::Postgres).await;
+            }
+        }
+    };
+}
+
 // Added for the audit and outbox tests: the database behind a test server, and a restart on it.
 impl TestApp {
     pub fn data_dir(&self) -> &std::path::Path {
@@ -174,10 +210,7 @@ impl TestApp {
     /// Stops the server and starts a new one on the same database with a fresh pool, as a new process would.
     pub async fn restart(&mut self, opts: Options) {
         self.stop().await;
-        let mut cfg = Config { listen: "127.0.0.1:0".into(), data_dir: self.dir.clone(), job_backoff_secs: 1, body_limit_bytes: opts.body_limit, db_pool_size: 12, ..Config::default() };
-        cfg.smtp.host = "127.0.0.1".into();
-        cfg.smtp.port = opts.smtp_port;
-        cfg.helpdesk_mail.poll_secs = 1; // the help desk's IMAP poller: quick rounds in tests
+        let mut cfg = config(&self.dir, &opts);
         if self.pg_name.is_some() {
             cfg.database_url = self.database_url();
         }
@@ -221,6 +254,11 @@ pub fn field_errors(v: &serde_json::Value) -> Vec<(String, String)> {
         .as_array()
         .map(|a| a.iter().map(|e| (e["field"].as_str().unwrap_or("").to_owned(), e["code"].as_str().unwrap_or("").to_owned())).collect())
         .unwrap_or_default()
+}
+
+/// Whether a 422 problem names `field` with `code`.
+pub fn has_field_error(v: &serde_json::Value, field: &str, code: &str) -> bool {
+    v["errors"].as_array().is_some_and(|a| a.iter().any(|e| e["field"] == field && e["code"] == code))
 }
 
 /// The audit chain's length: unchanged means no audited change happened.

@@ -30,3 +30,4 @@ mod grants_calls;
 mod grants_applications;
 mod grants_crash;
 mod jobs_retention;
+mod load_shedding;

@@ -12,6 +12,7 @@ use agilekit_kernel::ids::JobId;
 use agilekit_kernel::mail::{self, Mail, SmtpConfig};
 use agilekit_kernel::{Db, clock, db_run, jobs, onboarding};
 
+use crate::each_engine;
 use crate::helpers::*;
 
 /// A port nothing listens on right now.
@@ -139,21 +140,6 @@ fn company_code(first10: &str) -> String {
     format!("{first10}{}", (10 - (x + y) % 10) % 10)
 }
 
-/// Like `both_engines!`, for tests that spawn their servers themselves (with their own SMTP port or options).
-macro_rules! each_engine {
-    ($name:ident, $f:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$f(super::Engine::Sqlite).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$f(super::Engine::Postgres).await;
-            }
-        }
-    };
-}
 
 each_engine!(a_change_that_queues_mail_gets_it_delivered, delivered);
 async fn delivered(engine: Engine) {
