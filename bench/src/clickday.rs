@@ -24,16 +24,11 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
+use crate::args::{self, Engine};
 use crate::report::{self, Latencies, micros, r2, r3};
 
 const COMPANIES_PER_ACCOUNT: usize = 10;
 const MAX_ATTEMPTS: u32 = 50;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Engine {
-    Sqlite,
-    Postgres,
-}
 
 #[derive(Clone)]
 pub struct Options {
@@ -52,31 +47,22 @@ impl Options {
         let mut both = false;
         let mut nodes_given = false;
         let mut o = Options { runs: Vec::new(), engine: Engine::Sqlite, companies: 20_000, concurrency: 256, nodes: 1, budget_euros: 4_500_000, save: true };
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            let mut value = || it.next().cloned().ok_or_else(|| format!("{a} needs a value"));
-            let num = |v: String, max: usize| v.parse::<usize>().ok().filter(|n| *n >= 1 && *n <= max).ok_or_else(|| format!("{a}: 1 to {max}, not {v:?}"));
-            match a.as_str() {
+        for f in args::flags(args, &["--no-save"])? {
+            match f.name.as_str() {
                 "--engine" => {
-                    o.engine = match value()?.as_str() {
-                        "sqlite" => Engine::Sqlite,
-                        "postgres" => Engine::Postgres,
-                        "both" => {
-                            both = true;
-                            Engine::Postgres
-                        }
-                        other => return Err(format!("--engine: sqlite, postgres or both, not {other:?}")),
-                    }
+                    // `both`: SQLite, PostgreSQL, and PostgreSQL with two nodes (or `--nodes`).
+                    both = f.text() == "both";
+                    o.engine = if both { Engine::Postgres } else { f.engines()?[0] };
                 }
-                "--companies" => o.companies = num(value()?, 1_000_000)?,
-                "--concurrency" => o.concurrency = num(value()?, 4_096)?,
+                "--companies" => o.companies = f.number(1_000_000)?,
+                "--concurrency" => o.concurrency = f.number(4_096)?,
                 "--nodes" => {
-                    o.nodes = num(value()?, 8)?;
+                    o.nodes = f.number(8)?;
                     nodes_given = true;
                 }
-                "--budget" => o.budget_euros = num(value()?, 1_000_000_000)? as i64,
+                "--budget" => o.budget_euros = f.number(1_000_000_000)? as i64,
                 "--no-save" => o.save = false,
-                other => return Err(format!("unknown option {other:?}")),
+                _ => return Err(f.unknown()),
             }
         }
         if o.nodes > 1 && o.engine == Engine::Sqlite && !both {
@@ -171,10 +157,7 @@ fn spawn_node(url: &str, dir: &std::path::Path) -> anyhow::Result<Node> {
 
 async fn run(o: &Options) -> anyhow::Result<()> {
     let stamp = report::utc_stamp();
-    let engine = match o.engine {
-        Engine::Sqlite => "sqlite",
-        Engine::Postgres => "postgres",
-    };
+    let engine = o.engine.name();
     let dir = std::env::temp_dir().join(format!("agilekit-bench-clickday-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
     let mut pg_name = None;

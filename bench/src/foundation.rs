@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::args::{self, Engine};
 use crate::report::{self, Latencies, micros, r2, r3};
 use crate::sys::{self, CpuSample};
 
@@ -36,21 +37,6 @@ const STORM_DEADLINE: Duration = Duration::from_secs(600);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// Cores other processes may take during a phase before its figures are flagged as disturbed.
 const DISTURBED_ABOVE: f64 = 0.25;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Engine {
-    Sqlite,
-    Postgres,
-}
-
-impl Engine {
-    fn name(self) -> &'static str {
-        match self {
-            Engine::Sqlite => "sqlite",
-            Engine::Postgres => "postgres",
-        }
-    }
-}
 
 pub struct Options {
     engines: Vec<Engine>,
@@ -78,40 +64,18 @@ impl Options {
             save: true,
             pool: None,
         };
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            let (flag, inline) = match a.split_once('=') {
-                Some((f, v)) => (f, Some(v.to_owned())),
-                None => (a.as_str(), None),
-            };
-            if flag == "--no-save" {
-                o.save = false;
-                continue;
-            }
-            let value = match inline.or_else(|| it.next().cloned()) {
-                Some(v) => v,
-                None => return Err(format!("{flag} needs a value")),
-            };
-            let num = |v: &str| {
-                v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| format!("{flag}: not a positive number: {v}"))
-            };
-            match flag {
-                "--engine" => {
-                    o.engines = match value.as_str() {
-                        "sqlite" => vec![Engine::Sqlite],
-                        "postgres" => vec![Engine::Postgres],
-                        "both" => vec![Engine::Sqlite, Engine::Postgres],
-                        other => return Err(format!("--engine: sqlite, postgres or both, not {other:?}")),
-                    }
-                }
-                "--accounts" => o.accounts = num(&value)?,
-                "--in-flight" => o.in_flight = num(&value)?,
-                "--page-concurrency" => o.page_concurrency = num(&value)?,
-                "--page-requests" => o.page_requests = num(&value)?,
-                "--page-secs" => o.page_secs = num(&value)? as u64,
-                "--argon-runs" => o.argon_runs = num(&value)?,
-                "--pool" => o.pool = Some(num(&value)? as u32),
-                other => return Err(format!("unknown option {other}")),
+        for f in args::flags(args, &["--no-save"])? {
+            match f.name.as_str() {
+                "--no-save" => o.save = false,
+                "--engine" => o.engines = f.engines()?,
+                "--accounts" => o.accounts = f.number(1_000_000)?,
+                "--in-flight" => o.in_flight = f.number(100_000)?,
+                "--page-concurrency" => o.page_concurrency = f.number(100_000)?,
+                "--page-requests" => o.page_requests = f.number(10_000_000)?,
+                "--page-secs" => o.page_secs = f.number(3600)? as u64,
+                "--argon-runs" => o.argon_runs = f.number(100_000)?,
+                "--pool" => o.pool = Some(f.number(10_000)? as u32),
+                _ => return Err(f.unknown()),
             }
         }
         Ok(o)

@@ -25,6 +25,7 @@ use sqlx::Connection;
 use time::OffsetDateTime;
 use tokio::task::JoinSet;
 
+use crate::args::{self, Engine};
 use crate::report::{self, Latencies, micros, r2, r3};
 use crate::sys::{self, CpuSample};
 
@@ -40,21 +41,6 @@ const DISTURBED_ABOVE: f64 = 0.25;
 const SEED_CHUNK: usize = 50_000;
 /// Bench requesters in the large organisation (the other organisations' tickets are their administrators').
 const REQUESTERS: usize = 1000;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Engine {
-    Sqlite,
-    Postgres,
-}
-
-impl Engine {
-    fn name(self) -> &'static str {
-        match self {
-            Engine::Sqlite => "sqlite",
-            Engine::Postgres => "postgres",
-        }
-    }
-}
 
 pub struct Options {
     engines: Vec<Engine>,
@@ -84,50 +70,19 @@ impl Options {
             save: true,
             only: None,
         };
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            let (flag, inline) = match a.split_once('=') {
-                Some((f, v)) => (f, Some(v.to_owned())),
-                None => (a.as_str(), None),
-            };
-            match flag {
-                "--no-save" => {
-                    o.save = false;
-                    continue;
-                }
-                "--reuse" => {
-                    o.reuse = true;
-                    continue;
-                }
-                _ => {}
-            }
-            let value = match inline.or_else(|| it.next().cloned()) {
-                Some(v) => v,
-                None => return Err(format!("{flag} needs a value")),
-            };
-            let num = |v: &str, max: usize| {
-                v.parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=max).contains(n))
-                    .ok_or_else(|| format!("{flag}: a number from 1 to {max}, not {v}"))
-            };
-            match flag {
-                "--engine" => {
-                    o.engines = match value.as_str() {
-                        "sqlite" => vec![Engine::Sqlite],
-                        "postgres" => vec![Engine::Postgres],
-                        "both" => vec![Engine::Sqlite, Engine::Postgres],
-                        other => return Err(format!("--engine: sqlite, postgres or both, not {other:?}")),
-                    }
-                }
-                "--tickets" => o.tickets = num(&value, 10_000_000)?.max(1000),
-                "--concurrency" => o.concurrency = num(&value, 256)?,
-                "--requests" => o.requests = num(&value, 100_000)?,
-                "--secs" => o.secs = num(&value, 600)? as u64,
-                "--creates" => o.creates = num(&value, 100_000)?,
-                "--create-concurrency" => o.create_concurrency = num(&value, 256)?,
-                "--only" => o.only = Some(value),
-                other => return Err(format!("unknown option {other}")),
+        for f in args::flags(args, &["--no-save", "--reuse"])? {
+            match f.name.as_str() {
+                "--no-save" => o.save = false,
+                "--reuse" => o.reuse = true,
+                "--engine" => o.engines = f.engines()?,
+                "--tickets" => o.tickets = f.number(10_000_000)?.max(1000),
+                "--concurrency" => o.concurrency = f.number(256)?,
+                "--requests" => o.requests = f.number(100_000)?,
+                "--secs" => o.secs = f.number(600)? as u64,
+                "--creates" => o.creates = f.number(100_000)?,
+                "--create-concurrency" => o.create_concurrency = f.number(256)?,
+                "--only" => o.only = f.value.clone(),
+                _ => return Err(f.unknown()),
             }
         }
         Ok(o)

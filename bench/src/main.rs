@@ -6,6 +6,7 @@
 //! `helpdesk`: a million tickets; queue pages, full-text search and ticket creation against `/healthz`.
 //! `clickday`: thousands of companies submit at a call's opening to one or two nodes; durability, order, budget.
 
+mod args;
 mod clickday;
 mod foundation;
 mod helpdesk;

@@ -34,6 +34,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
+use crate::args::{self, Engine};
 use crate::report::{self, Latencies, micros, r2, r3};
 use crate::sys::{self, CpuSample};
 
@@ -60,21 +61,6 @@ const UAPI_DIR: &str = "/var/run/wireguard";
 /// The bench workstations' hostnames start with this; their addresses are on loopback (127.0.20.0/22), so the
 /// server's reachability probe never sends a packet off the machine.
 const WS_PREFIX: &str = "bench-pool-";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Engine {
-    Sqlite,
-    Postgres,
-}
-
-impl Engine {
-    fn name(self) -> &'static str {
-        match self {
-            Engine::Sqlite => "sqlite",
-            Engine::Postgres => "postgres",
-        }
-    }
-}
 
 /// How the applier enforces access groups: as the agent's default (`auto`: nftables when it works in the
 /// namespace) or not at all.
@@ -115,61 +101,30 @@ impl Options {
             wireguard: true,
             save: true,
         };
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            let (flag, inline) = match a.split_once('=') {
-                Some((f, v)) => (f, Some(v.to_owned())),
-                None => (a.as_str(), None),
-            };
-            match flag {
-                "--no-save" => {
-                    o.save = false;
-                    continue;
-                }
-                "--no-wireguard" => {
-                    o.wireguard = false;
-                    continue;
-                }
-                _ => {}
-            }
-            let value = match inline.or_else(|| it.next().cloned()) {
-                Some(v) => v,
-                None => return Err(format!("{flag} needs a value")),
-            };
-            let num = |v: &str, max: usize| {
-                v.parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=max).contains(n))
-                    .ok_or_else(|| format!("{flag}: a number from 1 to {max}, not {v}"))
-            };
-            match flag {
-                "--engine" => {
-                    o.engines = match value.as_str() {
-                        "sqlite" => vec![Engine::Sqlite],
-                        "postgres" => vec![Engine::Postgres],
-                        "both" => vec![Engine::Sqlite, Engine::Postgres],
-                        other => return Err(format!("--engine: sqlite, postgres or both, not {other:?}")),
-                    }
-                }
+        for f in args::flags(args, &["--no-save", "--no-wireguard"])? {
+            match f.name.as_str() {
+                "--no-save" => o.save = false,
+                "--no-wireguard" => o.wireguard = false,
+                "--engine" => o.engines = f.engines()?,
                 // A /19 holds 8,189 devices besides the gateway.
-                "--devices" => o.devices = num(&value, 8000)?,
-                "--concurrency" => o.concurrency = num(&value, 1024)?,
-                "--peers" => o.peers = num(&value, 8000)?,
-                "--converge-runs" => o.converge_runs = num(&value, 20)?,
-                "--changes" => o.changes = num(&value, 100)?,
+                "--devices" => o.devices = f.number(8000)?,
+                "--concurrency" => o.concurrency = f.number(1024)?,
+                "--peers" => o.peers = f.number(8000)?,
+                "--converge-runs" => o.converge_runs = f.number(20)?,
+                "--changes" => o.changes = f.number(100)?,
                 "--enforcement" => {
-                    o.enforcement = match value.as_str() {
+                    o.enforcement = match f.text() {
                         "auto" => Enforcement::Auto,
                         "none" => Enforcement::None,
                         other => return Err(format!("--enforcement: auto or none, not {other:?}")),
                     }
                 }
                 // Addresses 127.0.20.1 … 127.0.23.250.
-                "--workstations" => o.workstations = num(&value, 1000)?,
-                "--bookings" => o.bookings = num(&value, 8000)?,
+                "--workstations" => o.workstations = f.number(1000)?,
+                "--bookings" => o.bookings = f.number(8000)?,
                 // One day each, from tomorrow: the booking window is 60 days.
-                "--booking-rounds" => o.booking_rounds = num(&value, 30)?,
-                other => return Err(format!("unknown option {other}")),
+                "--booking-rounds" => o.booking_rounds = f.number(30)?,
+                _ => return Err(f.unknown()),
             }
         }
         if o.changes >= o.devices {
