@@ -126,7 +126,101 @@ pub async fn seed(db: &Db) -> Result<bool, Error> {
             agilekit_workstations::service::create(db, &actor, &admin, r, &input).await?;
         }
     }
+    // Funding calls: the region's smart-working call, open now (a sportello, the 2020 bands), one ranked call that
+    // opens in two weeks, and a company for the public account, so a newcomer can fill in an application.
+    if let (Some(r), Some(admin)) = (id_of("r_lombar"), identity::find_by_email(db, "admin@regione.example").await?) {
+        let admin = agilekit_kernel::authz::Principal::load(db, admin.id).await?;
+        seed_calls(db, &actor, &admin, r).await?;
+    }
+    if let Some(anna) = identity::find_by_email(db, "cittadino@example.it").await? {
+        let anna = agilekit_kernel::authz::Principal::load(db, anna.id).await?;
+        agilekit_grants::companies::service::register(db, &actor, &anna, &agilekit_grants::companies::model::CompanyInput {
+            name: "Studio Cittadini S.r.l.".into(),
+            partita_iva: DEMO_COMPANY_PIVA.into(),
+            pec: "studio.cittadini@pec.example.it".into(),
+            legal_rep_name: "Anna Cittadina".into(),
+            legal_rep_tax_code: "CTTNNA80C55F205G".into(),
+            employees: Some(12),
+            sector: "62.01".into(),
+            site_regions: vec!["03".into()],
+            address: "Via Dante 7, 20121 Milano".into(),
+            ..Default::default()
+        })
+        .await?;
+    }
     Ok(true)
+}
+
+/// The partita IVA of the demo's company (represented by `cittadino@example.it`).
+pub const DEMO_COMPANY_PIVA: &str = "04567890126";
+/// The titles of the demo's calls (published; the first is open).
+pub const DEMO_CALLS: [&str; 2] = ["Avviso smart working 2026", "Premio al lavoro agile 2027"];
+
+async fn seed_calls(db: &Db, actor: &Actor, admin: &agilekit_kernel::authz::Principal, region: OrgId) -> Result<(), Error> {
+    use agilekit_grants::calls::{model::{Attachment, CallInput, Category, Criterion, EligibilityInput, FaqInput}, service};
+    use agilekit_grants::model::{Band, Cents, GrantRule};
+    let day = |d: i64| {
+        let t = agilekit_kernel::clock::now() + time::Duration::days(d);
+        t.replace_time(time::Time::from_hms(10, 0, 0).unwrap_or(time::Time::MIDNIGHT))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
+    let band = |min: u32, max: Option<u32>, euro: i64| Band { min_employees: min, max_employees: max, amount: Cents(euro * 100) };
+    let categories = vec![
+        Category { code: "consulenza".into(), label: "Consulenza e formazione".into(), max_share_bp: None },
+        Category { code: "strumenti".into(), label: "Strumenti tecnologici".into(), max_share_bp: Some(7000) },
+    ];
+    let open = CallInput {
+        title: DEMO_CALLS[0].into(),
+        summary: "Contributi a fondo perduto alle imprese lombarde per adottare piani aziendali di smart working.".into(),
+        body: "## Finalità\nSostenere le imprese che adottano un piano di smart working per i propri dipendenti.\n\n\
+               ## Spese ammissibili\nConsulenza e formazione; strumenti tecnologici (hardware, software, servizi cloud) \
+               fino al 70% del totale.\n\n## Procedura\nA sportello: le domande sono ammesse in ordine di protocollo \
+               fino a esaurimento della dotazione; le successive entrano in lista d'attesa."
+            .into(),
+        budget_cents: Some(4_500_000_00),
+        mode: "sportello".into(),
+        grant_rule: Some(GrantRule::Bands { bands: vec![band(3, Some(10), 7_500), band(11, Some(20), 10_500), band(21, Some(30), 15_000), band(31, None, 22_500)] }),
+        categories: categories.clone(),
+        eligibility: EligibilityInput { min_employees: 3, max_employees: None, excluded_sectors: vec!["01".into(), "64.19".into()], site_region: Some("03".into()) },
+        required_attachments: vec![Attachment { code: "piano".into(), label: "Piano aziendale di smart working".into() }],
+        opens_at: day(-1),
+        closes_at: day(60),
+        de_minimis: true,
+        criteria: vec![],
+        tie_breaks: vec![],
+    };
+    let call = service::create(db, actor, admin, region, &open).await?;
+    service::publish(db, actor, admin, region, call.id).await?;
+    for (q, a) in [
+        ("Chi può presentare domanda?", "Le imprese con almeno 3 dipendenti e una sede operativa in Lombardia, esclusi i settori agricolo (ATECO 01) e dell'intermediazione monetaria (64.19)."),
+        ("Come è stabilito l'ordine delle domande?", "Dal numero di protocollo assegnato all'invio: conta l'istante in cui la domanda è registrata, non quello in cui è stata compilata."),
+    ] {
+        service::add_faq(db, actor, admin, region, call.id, &FaqInput { question: q.into(), answer: a.into() }).await?;
+    }
+    let ranked = CallInput {
+        title: DEMO_CALLS[1].into(),
+        summary: "Contributi ai progetti di lavoro agile più innovativi, in graduatoria.".into(),
+        body: "## Finalità\nPremiare i progetti che migliorano conciliazione, produttività e sostenibilità.".into(),
+        budget_cents: Some(1_000_000_00),
+        mode: "graduatoria".into(),
+        grant_rule: Some(GrantRule::Share { basis_points: 5000, cap: Cents(25_000_00) }),
+        categories,
+        eligibility: EligibilityInput { min_employees: 1, max_employees: Some(249), excluded_sectors: vec![], site_region: Some("03".into()) },
+        required_attachments: vec![Attachment { code: "progetto".into(), label: "Progetto di lavoro agile".into() }],
+        opens_at: day(14),
+        closes_at: day(44),
+        de_minimis: true,
+        criteria: vec![
+            Criterion { code: "qualita".into(), label: "Qualità del progetto".into(), max_points: 40 },
+            Criterion { code: "impatto".into(), label: "Impatto su conciliazione e ambiente".into(), max_points: 30 },
+            Criterion { code: "cofinanziamento".into(), label: "Cofinanziamento oltre il minimo".into(), max_points: 30 },
+        ],
+        tie_breaks: vec!["qualita".into(), "impatto".into()],
+    };
+    let call = service::create(db, actor, admin, region, &ranked).await?;
+    service::publish(db, actor, admin, region, call.id).await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -49,8 +49,11 @@ both_engines!(a_person_registers_a_company_and_only_its_representatives_see_it, 
     assert_eq!(c["my_role"], "owner");
     assert_eq!(c["sector"], "62.01.00");
     assert_eq!(c["site_regions"][0]["name"], "Lombardia");
+    // Hers, and the demo's company she represents.
     let mine = expect(&app, &anna, "GET", "/api/v1/companies", None, 200).await;
-    assert_eq!(mine.as_array().unwrap().len(), 1);
+    let mut pivas: Vec<&str> = mine.as_array().unwrap().iter().map(|c| c["partita_iva"].as_str().unwrap()).collect();
+    pivas.sort();
+    assert_eq!(pivas, [agilekit_server::demo::DEMO_COMPANY_PIVA, "12345678903"]);
     assert_eq!(expect(&app, &anna, "GET", &format!("/api/v1/companies/{id}"), None, 200).await["name"], "Lavoro Agile S.r.l.");
     // Someone else: nothing listed, 404 on the id.
     assert_eq!(expect(&app, &sara, "GET", "/api/v1/companies", None, 200).await, json!([]));
@@ -91,8 +94,10 @@ both_engines!(bad_company_input_names_every_field_and_a_partita_iva_registers_on
     let (s, v, _) = call(&anna, "POST", app.at("/api/v1/companies"), Some(json!({"employees": "twelve"}))).await;
     assert_eq!(s, 422);
     assert!(v.to_string().contains("employees"), "{v}");
-    // Nothing was stored.
-    assert_eq!(expect(&app, &anna, "GET", "/api/v1/companies", None, 200).await, json!([]));
+    // Nothing was stored: only the demo's company.
+    let mine = expect(&app, &anna, "GET", "/api/v1/companies", None, 200).await;
+    assert_eq!(mine.as_array().unwrap().len(), 1, "{mine}");
+    assert_eq!(mine[0]["partita_iva"], agilekit_server::demo::DEMO_COMPANY_PIVA);
 
     expect(&app, &anna, "POST", "/api/v1/companies", Some(company("12345678903")), 201).await;
     let v = expect(&app, &sara, "POST", "/api/v1/companies", Some(company("12345678903")), 422).await;
