@@ -3,6 +3,7 @@
 //! canned responses (`/orgs/{org}/helpdesk/canned`). Plain forms: no JavaScript; a refused submission shows each
 //! error beside its field and keeps what was typed.
 
+use agilekit_web::pages::{parse_id, see_other};
 use std::collections::HashMap;
 
 use agilekit_kernel::ids::OrgId;
@@ -32,21 +33,6 @@ pub fn router() -> Router<AppState> {
         .route("/orgs/{org}/helpdesk/canned/{canned}/delete", post(canned_delete))
         .route("/orgs/{org}/helpdesk/mail", get(mail_page).post(mail_save))
         .route("/orgs/{org}/helpdesk/mail/token", post(mail_token))
-}
-
-fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T, PageError> {
-    s.trim().parse().map_err(|_| PageError::not_found())
-}
-
-fn see_other(to: &str) -> Response {
-    match HeaderValue::from_str(to) {
-        Ok(v) => {
-            let mut r = StatusCode::SEE_OTHER.into_response();
-            r.headers_mut().insert(header::LOCATION, v);
-            r
-        }
-        Err(_) => PageError::from(Error::Internal("redirect target is not a header value".into())).into_response(),
-    }
 }
 
 #[derive(Deserialize, Default)]

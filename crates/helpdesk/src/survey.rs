@@ -4,6 +4,7 @@
 //! is fixed once it is closed. A ticket reopened and resolved again is asked again, and the latest answer replaces
 //! the earlier one (one answer per ticket). Agents see the answer on the ticket.
 
+use agilekit_web::pages::see_other;
 use agilekit_kernel::audit::{self, Actor, Change};
 use agilekit_kernel::authz::Principal;
 use agilekit_kernel::db::{Db, DbResult, Tx};
@@ -20,7 +21,7 @@ use agilekit_web::error::{ApiError, PageError, Problem};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Form, Json, Router};
@@ -431,17 +432,6 @@ async fn survey_submit(
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Err(e) => Err(e.into()),
-    }
-}
-
-fn see_other(to: &str) -> Response {
-    match HeaderValue::from_str(to) {
-        Ok(v) => {
-            let mut r = StatusCode::SEE_OTHER.into_response();
-            r.headers_mut().insert(header::LOCATION, v);
-            r
-        }
-        Err(_) => PageError::from(Error::Internal("redirect target is not a header value".into())).into_response(),
     }
 }
 

@@ -4,6 +4,7 @@
 //! thread and a reply form to the requester; notes and the agents' forms to agents. Every form works without
 //! JavaScript and keeps what was typed when it is refused.
 
+use agilekit_web::pages::{parse_id, see_other};
 use agilekit_kernel::ids::{AccountId, OrgId};
 use agilekit_kernel::{Error, FieldErrors, clock};
 use agilekit_web::AppState;
@@ -13,7 +14,7 @@ use agilekit_web::error::PageError;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -172,21 +173,6 @@ async fn attachment(
     let (org, id, file): (OrgId, TicketId, agilekit_kernel::files::FileId) = (parse_id(&org)?, parse_id(&id)?, parse_id(&file)?);
     let (meta, data) = crate::attachments::download(&state.db, &user.principal, org, id, file).await?;
     Ok(crate::attachments::response(&meta, data))
-}
-
-fn see_other(to: &str) -> Response {
-    match HeaderValue::from_str(to) {
-        Ok(v) => {
-            let mut r = StatusCode::SEE_OTHER.into_response();
-            r.headers_mut().insert(header::LOCATION, v);
-            r
-        }
-        Err(_) => PageError::from(Error::Internal("redirect target is not a header value".into())).into_response(),
-    }
-}
-
-fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T, PageError> {
-    s.trim().parse().map_err(|_| PageError::not_found())
 }
 
 /// A choice of a select, with the one chosen.

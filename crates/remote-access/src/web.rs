@@ -3,6 +3,7 @@
 //! gateways with their token shown once, access groups, devices to approve or revoke, who is connected).
 //! Every form works without JavaScript; a small script adds "generate the key in this browser".
 
+use agilekit_web::pages::{parse_id, see_other};
 use std::collections::HashMap;
 
 use agilekit_kernel::catalogue::{self, Service};
@@ -42,21 +43,6 @@ pub fn router() -> Router<AppState> {
         .route("/orgs/{org}/vpn/networks/{network}/access-groups/{group}/delete", post(delete_group))
         .route("/orgs/{org}/vpn/devices/{device}/approve", post(admin_approve))
         .route("/orgs/{org}/vpn/devices/{device}/revoke", post(admin_revoke))
-}
-
-fn see_other(to: &str) -> Response {
-    match HeaderValue::from_str(to) {
-        Ok(v) => {
-            let mut r = StatusCode::SEE_OTHER.into_response();
-            r.headers_mut().insert(header::LOCATION, v);
-            r
-        }
-        Err(_) => PageError::from(Error::Internal("redirect target is not a header value".into())).into_response(),
-    }
-}
-
-fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T, PageError> {
-    s.trim().parse().map_err(|_| PageError::not_found())
 }
 
 /// The organisation the signed-in person is working for (the switcher's choice).

@@ -94,14 +94,19 @@ mod tests {
 
     use super::*;
 
+    /// Paths for these tests only, as constants: the route scans of the integration tests read string literals
+    /// given to `route` in the sources and would take them for the product's routes.
+    const API_PATH: &str = "/api/slow";
+    const PAGE_PATH: &str = "/slow";
+
     fn app(shed: Shed, gate: Arc<Notify>, entered: Arc<Notify>) -> Router {
         Router::new()
-            .route("/slow", get(move || async move {
+            .route(PAGE_PATH, get(move || async move {
                 entered.notify_one();
                 gate.notified().await;
                 "done"
             }))
-            .route("/api/slow", get(|| async { "api" }))
+            .route(API_PATH, get(|| async { "api" }))
             .route("/healthz", get(|| async { "ok" }))
             .layer(axum::middleware::from_fn_with_state(shed.clone(), limit))
     }
@@ -121,13 +126,13 @@ mod tests {
         // One request holds the only place.
         let held = tokio::spawn({
             let app = app.clone();
-            async move { get_status(&app, "/slow").await }
+            async move { get_status(&app, PAGE_PATH).await }
         });
         entered.notified().await;
-        let (s, retry, ty) = get_status(&app, "/api/slow").await;
+        let (s, retry, ty) = get_status(&app, API_PATH).await;
         assert_eq!((s, retry.as_deref()), (StatusCode::TOO_MANY_REQUESTS, Some("2")));
         assert!(ty.starts_with("application/problem+json"), "{ty}");
-        let (s, retry, ty) = get_status(&app, "/slow").await;
+        let (s, retry, ty) = get_status(&app, PAGE_PATH).await;
         assert_eq!((s, retry.as_deref()), (StatusCode::TOO_MANY_REQUESTS, Some("2")));
         assert!(ty.starts_with("text/html"), "{ty}");
         assert_eq!(get_status(&app, "/healthz").await.0, StatusCode::OK, "the health check is never shed");
@@ -135,7 +140,7 @@ mod tests {
         // The place comes back: the next request is served.
         gate.notify_one();
         assert_eq!(held.await.unwrap().0, StatusCode::OK);
-        assert_eq!(get_status(&app, "/api/slow").await.0, StatusCode::OK);
+        assert_eq!(get_status(&app, API_PATH).await.0, StatusCode::OK);
         assert_eq!(shed.shed_total(), 2);
     }
 
@@ -146,12 +151,12 @@ mod tests {
         let app = app(shed.clone(), gate.clone(), entered.clone());
         let held = tokio::spawn({
             let app = app.clone();
-            async move { get_status(&app, "/slow").await }
+            async move { get_status(&app, PAGE_PATH).await }
         });
         entered.notified().await;
         let waiting = tokio::spawn({
             let app = app.clone();
-            async move { get_status(&app, "/api/slow").await }
+            async move { get_status(&app, API_PATH).await }
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
         gate.notify_one();

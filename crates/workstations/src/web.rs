@@ -2,6 +2,7 @@
 //! a workstation's form, CSV import with the problems shown row by row) and the employee's page (their
 //! workstations and bookings, booking a pooled seat, the connection hand-off). Thin handlers over the service.
 
+use agilekit_web::pages::{parse_id, see_other};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use agilekit_web::error::PageError;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
@@ -40,22 +41,6 @@ pub fn router() -> Router<AppState> {
         .route("/orgs/{org_id}/workstations/{workstation}/wake", post(wake))
         .route("/orgs/{org_id}/workstations/{workstation}/guacamole", get(guacamole))
         .route("/orgs/{org_id}/workstations/{workstation}/bookings/{booking}/cancel", post(cancel))
-}
-
-fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T, PageError> {
-    s.trim().parse().map_err(|_| PageError::not_found())
-}
-
-/// A 303 to a path of this site.
-fn see_other(to: &str) -> Response {
-    match HeaderValue::from_str(to) {
-        Ok(v) => {
-            let mut r = StatusCode::SEE_OTHER.into_response();
-            r.headers_mut().insert(header::LOCATION, v);
-            r
-        }
-        Err(_) => PageError::from(Error::Internal("redirect target is not a header value".into())).into_response(),
-    }
 }
 
 /// The localised text of a field error: this area's wording first, the shell's otherwise.

@@ -3,6 +3,7 @@
 //! editor (`/orgs/{org}/helpdesk/kb`: the list with drafts and feedback counts, the new/edit form with a preview).
 //! Everything works without JavaScript. Thin handlers over the service.
 
+use agilekit_web::pages::{parse_id, see_other};
 use agilekit_kernel::ids::OrgId;
 use agilekit_kernel::{Error, FieldErrors};
 use agilekit_web::AppState;
@@ -12,7 +13,7 @@ use agilekit_web::error::PageError;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -38,22 +39,6 @@ pub fn router() -> Router<AppState> {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
-
-fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T, PageError> {
-    s.trim().parse().map_err(|_| PageError::not_found())
-}
-
-/// A 303 to a path of this site.
-fn see_other(to: &str) -> Response {
-    match HeaderValue::from_str(to) {
-        Ok(v) => {
-            let mut r = StatusCode::SEE_OTHER.into_response();
-            r.headers_mut().insert(header::LOCATION, v);
-            r
-        }
-        Err(_) => PageError::from(Error::Internal("redirect target is not a header value".into())).into_response(),
-    }
-}
 
 /// HTML-escapes text.
 fn escape(s: &str) -> String {

@@ -55,9 +55,6 @@ const OPERATOR: &str = "operatore@aria.example";
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
 
-async fn send(c: &Client, method: &str, url: String, body: Option<Value>) -> (u16, Value, String) {
-    api_call(c, method, url, body, None).await
-}
 
 async fn count(db: &Db, sql: &str) -> i64 {
     let sql = sql.to_owned();

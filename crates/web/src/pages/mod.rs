@@ -5,6 +5,8 @@ pub mod admin;
 pub mod audit;
 pub mod oidc;
 pub mod orgs;
+/// An id from a page's path; a malformed one is a page that does not exist (404).
+pub use orgs::parse_id;
 pub mod shell;
 
 use agilekit_kernel::Error;
@@ -26,7 +28,7 @@ pub fn safe_next(next: &str) -> &str {
 }
 
 /// A 303 to `to`; an address that cannot be a header (it never comes from a user) is an error page instead.
-pub(crate) fn see_other(to: &str) -> Response {
+pub fn see_other(to: &str) -> Response {
     match HeaderValue::from_str(to) {
         Ok(v) => {
             let mut r = StatusCode::SEE_OTHER.into_response();

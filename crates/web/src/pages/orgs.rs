@@ -38,7 +38,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A malformed id in a path is just a page that does not exist.
-pub(crate) fn parse_id<T: FromStr>(s: &str) -> Result<T, PageError> {
+pub fn parse_id<T: FromStr>(s: &str) -> Result<T, PageError> {
     s.trim().parse().map_err(|_| PageError::not_found())
 }
 
