@@ -43,6 +43,6 @@ pub fn domain() -> Domain {
     Domain {
         router: Router::<AppState>::new().merge(api::router()).merge(web::router()).merge(kb::router()).merge(inbound::api::router()).merge(settings_api::router()).merge(settings_web::router()).merge(survey::router()).merge(reports::router()),
         openapi,
-        pages: vec![ServicePages { service: "helpdesk", mine: "/helpdesk", admin: "/orgs/{org}/helpdesk" }],
+        pages: vec![ServicePages { service: "helpdesk", mine: "/helpdesk", admin: "/orgs/{org}/helpdesk", by_role: &[] }],
     }
 }

@@ -77,6 +77,6 @@ pub fn domain() -> Domain {
     Domain {
         router: axum::Router::<AppState>::new().merge(api::router()).merge(web::router()),
         openapi: <ApiDoc as utoipa::OpenApi>::openapi(),
-        pages: vec![ServicePages { service: "remote_access", mine: "/vpn", admin: "/orgs/{org}/vpn" }],
+        pages: vec![ServicePages { service: "remote_access", mine: "/vpn", admin: "/orgs/{org}/vpn", by_role: &[] }],
     }
 }

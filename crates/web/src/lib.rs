@@ -68,6 +68,9 @@ pub struct ServicePages {
     pub mine: &'static str,
     /// The administration page, `{org}` standing for the organisation's id, linked from its dashboard.
     pub admin: &'static str,
+    /// Pages for the members who hold a role in the organisation (a grants evaluator's calls to score), linked from
+    /// the home page: the role, the page (`{org}` as above) and the message key of its link.
+    pub by_role: &'static [(agilekit_kernel::identity::Role, &'static str, &'static str)],
 }
 
 /// The whole application: the kernel's pages and API, each domain's routes, static assets, operations endpoints,

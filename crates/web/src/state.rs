@@ -52,14 +52,18 @@ impl WebConfig {
 
     /// The body limit of an API request, which the API reads in full before its route (`api::problem_errors`):
     /// [`WebConfig::upload_limit`] for the routes that take files by convention (multipart to a path ending in
-    /// `/files`; `message/rfc822` to a path with `/inbound/`, mail delivered by a mail server), `body_limit` for
+    /// `/files`; `message/rfc822` to a path with `/inbound/`, mail delivered by a mail server; an application's
+    /// attachment under `/api/v1/companies/…/attachments/`), `body_limit` for
     /// everything else, so that no other route can be made to hold a large body in memory.
     pub fn api_limit_for(&self, path: &str, content_type: Option<&[u8]>) -> usize {
-        let upload = match content_type {
-            Some(t) if t.starts_with(b"multipart/form-data") => path.ends_with("/files"),
-            Some(t) if t.starts_with(b"message/rfc822") => path.contains("/inbound/"),
-            _ => false,
-        };
+        // An application's attachment (`PUT …/applications/{id}/attachments/{code}`) takes one file, multipart or raw.
+        let attachment = path.starts_with("/api/v1/companies/") && path.contains("/applications/") && path.contains("/attachments/");
+        let upload = attachment
+            || match content_type {
+                Some(t) if t.starts_with(b"multipart/form-data") => path.ends_with("/files"),
+                Some(t) if t.starts_with(b"message/rfc822") => path.contains("/inbound/"),
+                _ => false,
+            };
         if upload { self.upload_limit().max(self.body_limit) } else { self.body_limit }
     }
 }
@@ -99,5 +103,10 @@ mod tests {
         assert_eq!(c.api_limit_for("/api/v1/orgs/x/helpdesk/files", json), c.body_limit);
         assert_eq!(c.api_limit_for("/api/v1/helpdesk/inbound/x", mp), c.body_limit);
         assert_eq!(c.api_limit_for("/api/v1/helpdesk/inbound/x", None), c.body_limit);
+        let raw = Some(&b"application/pdf"[..]);
+        assert_eq!(c.api_limit_for("/api/v1/companies/k/applications/a/attachments/piano", raw), c.upload_limit());
+        assert_eq!(c.api_limit_for("/api/v1/companies/k/applications/a/attachments/piano", mp), c.upload_limit());
+        assert_eq!(c.api_limit_for("/api/v1/companies/k/applications/a", raw), c.body_limit);
+        assert_eq!(c.api_limit_for("/api/v1/orgs/x/attachments/y", raw), c.body_limit);
     }
 }

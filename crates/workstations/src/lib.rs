@@ -115,6 +115,6 @@ pub fn domain(runtime: Runtime) -> Domain {
     Domain {
         router,
         openapi: <ApiDoc as utoipa::OpenApi>::openapi(),
-        pages: vec![agilekit_web::ServicePages { service: "workstations", mine: "/workstations", admin: "/orgs/{org}/workstations" }],
+        pages: vec![agilekit_web::ServicePages { service: "workstations", mine: "/workstations", admin: "/orgs/{org}/workstations", by_role: &[] }],
     }
 }

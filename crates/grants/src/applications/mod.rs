@@ -2,6 +2,8 @@
 
 pub mod api;
 pub mod model;
+pub mod pdf;
 pub mod sequencer;
 pub mod service;
 pub mod store;
+pub mod web;

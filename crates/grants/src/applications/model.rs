@@ -40,6 +40,26 @@ pub struct Draft {
     pub expenses: Vec<Expense>,
     /// The legal representative declares the application truthful (DPR 445/2000).
     pub declaration: bool,
+    /// The call's required attachments uploaded so far (read-only: kept by the server from its uploads, whatever a
+    /// client sends). Listed here so that the submission's fingerprint covers their SHA-256s.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachedFile>,
+}
+
+/// A required attachment of the call uploaded to the draft.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct AttachedFile {
+    /// The code of the call's required attachment.
+    pub code: String,
+    #[schema(value_type = String, format = Uuid)]
+    pub file_id: String,
+    pub name: String,
+    /// Bytes.
+    pub size: i64,
+    pub content_type: String,
+    /// Hex SHA-256 of the bytes.
+    pub sha256: String,
 }
 
 /// The state of an application.
@@ -163,6 +183,11 @@ pub fn assess(d: &Draft, rules: &Rules, company: &CompanyFacts, de_minimis_room:
     if !d.declaration {
         e.add("declaration", "required");
     }
+    for a in &rules.required_attachments {
+        if !d.attachments.iter().any(|x| x.code == a.code) {
+            e.add(&format!("attachments.{}", a.code), "required");
+        }
+    }
     for why in rules.eligibility.check(company) {
         let (field, code) = match why {
             Ineligible::TooFewEmployees { .. } => ("company.employees", "too-few-employees"),
@@ -245,6 +270,7 @@ mod tests {
                 Expense { category: "strumenti".into(), description: "Portatili".into(), amount_cents: Some(3_900_00) },
             ],
             declaration: true,
+            attachments: vec![],
         }
     }
 
@@ -270,6 +296,7 @@ mod tests {
                 Expense { category: "consulenza".into(), description: "Piano".into(), amount_cents: Some(1_000_00) },
             ],
             declaration: false,
+            attachments: vec![],
         };
         let a = assess(&d, &rules(), &CompanyFacts { sector: Ateco::parse("01.11").unwrap(), site_regions: vec!["05".into()], ..company(2) }, Some(Cents(100)));
         for (f, code) in [
@@ -302,5 +329,23 @@ mod tests {
         let other = Submitted { requested_cents: 6, ..doc.clone() };
         assert_ne!(fingerprint(&doc), fingerprint(&other));
         assert_eq!(fingerprint(&doc).len(), 64);
+    }
+
+    #[test]
+    fn a_missing_required_attachment_is_a_problem_and_the_file_changes_the_fingerprint() {
+        let mut r = rules();
+        r.required_attachments = vec![crate::calls::model::Attachment { code: "piano".into(), label: "Piano".into() }];
+        let mut d = draft();
+        assert_eq!(assess(&d, &r, &company(12), None).problems.get("attachments.piano"), Some("required"));
+        // Without attachments the document is serialised as before they existed: old fingerprints still verify.
+        assert!(!serde_json::to_string(&d).unwrap().contains("attachments"));
+        let file = |sha: &str| AttachedFile { code: "piano".into(), file_id: "f".into(), name: "piano.pdf".into(), size: 3, content_type: "application/pdf".into(), sha256: sha.into() };
+        d.attachments = vec![file("aa")];
+        assert!(assess(&d, &r, &company(12), None).problems.is_empty());
+        let doc = Submitted { call: "c".into(), company: serde_json::json!({}), draft: &d, requested_cents: 5 };
+        let first = fingerprint(&doc);
+        let mut d2 = d.clone();
+        d2.attachments = vec![file("bb")];
+        assert_ne!(first, fingerprint(&Submitted { draft: &d2, ..doc.clone() }));
     }
 }

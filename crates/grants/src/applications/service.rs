@@ -141,7 +141,9 @@ pub async fn open(db: &Db, actor: &Actor, p: &Principal, company: CompanyId, cal
     }
     let a = assess(db, &c, call, draft).await?;
     let id = ApplicationId::new();
-    let content = serde_json::to_string(draft).unwrap_or_default();
+    // Attachments are uploaded to the draft, never declared in it.
+    let draft = Draft { attachments: Vec::new(), ..draft.clone() };
+    let content = serde_json::to_string(&draft).unwrap_or_default();
     let mut tx = db.begin().await?;
     match store::insert_draft(&mut tx, id, call, k.org_id, company, &content, a.requested.0, p.id(), clock::now()).await {
         Err(agilekit_kernel::db::DbError::Conflict(_)) => return Err(Error::Conflict("already-applied")),
@@ -162,8 +164,14 @@ pub async fn save(db: &Db, actor: &Actor, p: &Principal, company: CompanyId, id:
         return Err(Error::Conflict("already-submitted"));
     }
     let a = assess(db, &c, r.call_id, draft).await?;
-    let content = serde_json::to_string(draft).unwrap_or_default();
     let mut tx = db.begin().await?;
+    // The uploaded attachments stay as stored, whatever the client sent (read under the draft's lock, so that an
+    // upload running meanwhile is not undone).
+    if !store::hold_draft(&mut tx, id, clock::now()).await? {
+        return Err(Error::Conflict("already-submitted"));
+    }
+    let draft = Draft { attachments: attached(store::attachments_tx(&mut tx, id).await?), ..draft.clone() };
+    let content = serde_json::to_string(&draft).unwrap_or_default();
     if !store::save_draft(&mut tx, id, &content, a.requested.0, clock::now()).await? {
         return Err(Error::Conflict("already-submitted"));
     }
@@ -193,25 +201,17 @@ pub async fn withdraw(db: &Db, durable: &Db, actor: &Actor, p: &Principal, compa
     }
     let mut lock = store::lock_call(&mut tx, r.call_id).await?.ok_or(Error::NotFound)?;
     let now = clock::now();
+    // Once its expenses are approved the grant is being paid: too late to renounce it here.
+    if crate::review::store::get_tx(&mut tx, id).await?.is_some_and(|v| v.stage == "approved") {
+        return Err(Error::Conflict("already-approved"));
+    }
     let mut pot = Pot { budget: Cents(lock.budget_cents), committed: Cents(lock.committed_cents) };
     if r.place.as_deref() == Some("admitted") {
-        pot.release(Cents(r.requested_cents));
+        // What it holds now: after a partial grant, less than it asked for.
+        pot.release(crate::review::service::held(&mut tx, id, Cents(r.requested_cents)).await?);
     }
     store::withdraw(&mut tx, id, now).await?;
-    let waiting = store::waiting(&mut tx, r.call_id).await?;
-    let amounts: Vec<Cents> = waiting.iter().map(|w| Cents(w.1)).collect();
-    let drawn = pot.draw(&amounts);
-    for (app, _) in &waiting[..drawn] {
-        store::set_place(&mut tx, *app, Some("admitted"), now).await?;
-        audit::record(&mut tx, actor, Change { org: Some(lock.org_id), action: "application.admit", entity: "grant_application", entity_id: app.to_string(), before: Some(json!({"place": "waiting"})), after: Some(json!({"place": "admitted", "by": "overbooking-draw"})) })
-            .await?;
-        if let Some(pec) = pec_of(&mut tx, *app).await? {
-            mail::queue(&mut tx, Some(lock.org_id), &mail::Mail { to: pec, subject: format!("Domanda ammessa — {}", lock.title),
-                text: format!("La domanda è stata ammessa dallo scorrimento della lista d'attesa.\nThe application was admitted from the waiting list.\n\nBando / Call: {}\n", lock.title) }).await?;
-        }
-    }
-    lock.committed_cents = pot.committed.0;
-    store::save_call_counters(&mut tx, &lock).await?;
+    let drawn = draw(&mut tx, actor, &mut lock, pot, now).await?;
     audit::record(&mut tx, actor, Change { org: Some(lock.org_id), action: "application.withdraw", entity: "grant_application", entity_id: id.to_string(), before: Some(json!({"place": r.place})), after: Some(json!({"state": "withdrawn", "drawn": drawn})) })
         .await?;
     tx.commit().await?;
@@ -219,6 +219,29 @@ pub async fn withdraw(db: &Db, durable: &Db, actor: &Actor, p: &Principal, compa
     done.state = "withdrawn".into();
     done.place = None;
     Ok(receipt_of(&done))
+}
+
+/// Money came back to the call (a withdrawal, an inadmissible application, a budget increase): `pot` is the call's
+/// budget and committed amount after that; the overbooking list is drawn from its head while the money lasts, the
+/// newly admitted are audited and told by mail, and the call's counters saved. Runs in the caller's transaction, which
+/// must hold the call's row lock (`store::lock_call`). Returns how many were admitted.
+pub async fn draw(tx: &mut agilekit_kernel::db::Tx, actor: &Actor, lock: &mut store::CallLock, mut pot: Pot, now: time::OffsetDateTime) -> Result<usize> {
+    let waiting = store::waiting(tx, lock.id).await?;
+    let amounts: Vec<Cents> = waiting.iter().map(|w| Cents(w.1)).collect();
+    let drawn = pot.draw(&amounts);
+    for (app, _) in &waiting[..drawn] {
+        store::set_place(tx, *app, Some("admitted"), now).await?;
+        audit::record(tx, actor, Change { org: Some(lock.org_id), action: "application.admit", entity: "grant_application", entity_id: app.to_string(), before: Some(json!({"place": "waiting"})), after: Some(json!({"place": "admitted", "by": "overbooking-draw"})) })
+            .await?;
+        if let Some(pec) = pec_of(tx, *app).await? {
+            mail::queue(tx, Some(lock.org_id), &mail::Mail { to: pec, subject: format!("Domanda ammessa — {}", lock.title),
+                text: format!("La domanda è stata ammessa dallo scorrimento della lista d'attesa.\nThe application was admitted from the waiting list.\n\nBando / Call: {}\n", lock.title) }).await?;
+        }
+    }
+    lock.budget_cents = pot.budget.0;
+    lock.committed_cents = pot.committed.0;
+    store::save_call_counters(tx, lock).await?;
+    Ok(drawn)
 }
 
 async fn pec_of(tx: &mut agilekit_kernel::db::Tx, app: ApplicationId) -> agilekit_kernel::db::DbResult<Option<String>> {
@@ -248,4 +271,119 @@ pub async fn list_submitted(db: &Db, p: &Principal, org: OrgId, call: CallId) ->
         .iter()
         .map(|r| Submission { receipt: receipt_of(r), state: State::parse(&r.state).unwrap_or(State::Submitted) })
         .collect())
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Required attachments: uploaded to a draft (before the opening, so that the click day carries only the submit),
+// replaced, removed; the draft's content lists them so that the submission's fingerprint covers their SHA-256s.
+
+fn attached(rows: Vec<store::AttachmentRow>) -> Vec<model::AttachedFile> {
+    rows.into_iter()
+        .map(|r| model::AttachedFile { code: r.code, file_id: r.file_id.to_string(), name: r.name, size: r.size, content_type: r.content_type, sha256: r.sha256 })
+        .collect()
+}
+
+/// The call's required attachments, for an application's page.
+pub async fn required_attachments(db: &Db, call: CallId) -> Result<Vec<crate::calls::model::Attachment>> {
+    let c = calls::get_published(db, call).await?.ok_or(Error::NotFound)?;
+    let rules: Rules = serde_json::from_str(&c.rules).map_err(|e| Error::Internal(format!("call rules: {e}")))?;
+    Ok(rules.required_attachments)
+}
+
+/// A draft of the caller's company and the call's attachment `code` (404 when the call requires no such attachment).
+async fn draft_for_attachment(db: &Db, p: &Principal, company: CompanyId, id: ApplicationId, code: &str) -> Result<ApplicationRow> {
+    company_ok(db, p, company).await?;
+    let r = store::get_of(db, company, id).await?.ok_or(Error::NotFound)?;
+    if !required_attachments(db, r.call_id).await?.iter().any(|a| a.code == code) {
+        return Err(Error::NotFound);
+    }
+    if State::parse(&r.state) != Some(State::Draft) {
+        return Err(Error::Conflict("already-submitted"));
+    }
+    Ok(r)
+}
+
+/// Re-lists the stored attachments in the draft's content, in the caller's transaction (which holds the draft).
+async fn sync_content(tx: &mut agilekit_kernel::db::Tx, id: ApplicationId, now: OffsetDateTime) -> Result<()> {
+    let content = store::content_tx(tx, id).await?.unwrap_or_default();
+    let mut d: Draft = serde_json::from_str(&content).unwrap_or_default();
+    d.attachments = attached(store::attachments_tx(tx, id).await?);
+    store::set_content(tx, id, &serde_json::to_string(&d).unwrap_or_default(), now).await?;
+    Ok(())
+}
+
+/// Uploads (or replaces) the draft's attachment `code`. A file over `settings.max_bytes` is `file`: `too-large`.
+#[allow(clippy::too_many_arguments)]
+pub async fn put_attachment(
+    db: &Db,
+    settings: &agilekit_kernel::files::Settings,
+    actor: &Actor,
+    p: &Principal,
+    company: CompanyId,
+    id: ApplicationId,
+    code: &str,
+    name: &str,
+    content_type: &str,
+    data: &[u8],
+) -> Result<Application> {
+    let r = draft_for_attachment(db, p, company, id, code).await?;
+    let meta = agilekit_kernel::files::put(db, settings, r.org_id, Some(p.id()), name, content_type, data).await?;
+    let now = clock::now();
+    let mut tx = db.begin().await?;
+    if !store::hold_draft(&mut tx, id, now).await? {
+        return Err(Error::Conflict("already-submitted"));
+    }
+    if !agilekit_kernel::files::mark_attached(&mut tx, r.org_id, Some(p.id()), meta.id, now).await? {
+        return Err(Error::Internal("an uploaded file vanished".into()));
+    }
+    let old = store::unlink_attachment(&mut tx, id, code).await?;
+    store::link_attachment(&mut tx, id, code, meta.id, r.org_id, now).await?;
+    if let Some(old) = old {
+        store::delete_file(&mut tx, r.org_id, old).await?;
+    }
+    sync_content(&mut tx, id, now).await?;
+    audit::record(&mut tx, actor, Change { org: Some(r.org_id), action: "application.attach", entity: "grant_application", entity_id: id.to_string(),
+        before: old.map(|f| json!({"code": code, "file": f})), after: Some(json!({"code": code, "file": meta.id, "name": meta.name, "size": meta.size, "sha256": meta.sha256})) })
+        .await?;
+    tx.commit().await?;
+    get(db, p, company, id).await
+}
+
+/// Removes the draft's attachment `code` (404 when there is none).
+pub async fn delete_attachment(db: &Db, actor: &Actor, p: &Principal, company: CompanyId, id: ApplicationId, code: &str) -> Result<Application> {
+    let r = draft_for_attachment(db, p, company, id, code).await?;
+    let now = clock::now();
+    let mut tx = db.begin().await?;
+    if !store::hold_draft(&mut tx, id, now).await? {
+        return Err(Error::Conflict("already-submitted"));
+    }
+    let Some(old) = store::unlink_attachment(&mut tx, id, code).await? else { return Err(Error::NotFound) };
+    store::delete_file(&mut tx, r.org_id, old).await?;
+    sync_content(&mut tx, id, now).await?;
+    audit::record(&mut tx, actor, Change { org: Some(r.org_id), action: "application.detach", entity: "grant_application", entity_id: id.to_string(),
+        before: Some(json!({"code": code, "file": old})), after: None })
+        .await?;
+    tx.commit().await?;
+    get(db, p, company, id).await
+}
+
+/// The bytes of an application's attachment `code`, for the company's representatives (any state).
+pub async fn attachment(db: &Db, p: &Principal, company: CompanyId, id: ApplicationId, code: &str) -> Result<(agilekit_kernel::files::FileMeta, Vec<u8>)> {
+    company_ok(db, p, company).await?;
+    let r = store::get_of(db, company, id).await?.ok_or(Error::NotFound)?;
+    let file = store::attachment_file(db, id, code).await?.ok_or(Error::NotFound)?;
+    agilekit_kernel::files::read(db, r.org_id, file).await?.ok_or(Error::NotFound)
+}
+
+/// The bytes of a submitted application's attachment `code`, for the call's administrators and evaluators.
+pub async fn attachment_for_staff(db: &Db, p: &Principal, org: OrgId, call: CallId, id: ApplicationId, code: &str) -> Result<(agilekit_kernel::files::FileMeta, Vec<u8>)> {
+    if !p.is_member(org) || !(p.has(org, Role::OrgAdmin) || p.has(org, Role::Evaluator)) {
+        return Err(Error::NotFound);
+    }
+    let r = store::get_many(db, &[id]).await?.into_iter().next().ok_or(Error::NotFound)?;
+    if r.org_id != org || r.call_id != call || r.protocol.is_none() {
+        return Err(Error::NotFound);
+    }
+    let file = store::attachment_file(db, id, code).await?.ok_or(Error::NotFound)?;
+    agilekit_kernel::files::read(db, org, file).await?.ok_or(Error::NotFound)
 }

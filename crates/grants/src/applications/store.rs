@@ -141,10 +141,12 @@ pub async fn any_waiting(tx: &mut Tx, call: CallId) -> DbResult<bool> {
     Ok(n > 0)
 }
 
-/// The overbooking list in protocol order: (application, amount).
+/// The overbooking list in its order, (application, amount): protocol order a sportello, ranking order for a
+/// graduatoria once its ranking is published (its waiting applications all have a position; a sportello's none).
 pub async fn waiting(tx: &mut Tx, call: CallId) -> DbResult<Vec<(ApplicationId, i64)>> {
     Ok(db_run!(tx tx, |c| sqlx::query_as(
-        "SELECT id, requested_cents FROM grant_applications WHERE call_id = $1 AND place = 'waiting' AND state = 'submitted' ORDER BY protocol"
+        "SELECT id, requested_cents FROM grant_applications WHERE call_id = $1 AND place = 'waiting' AND state = 'submitted'
+         ORDER BY (SELECT e.position FROM grant_ranking_entries e WHERE e.application_id = grant_applications.id), protocol"
     ).bind(call).fetch_all(c).await?))
 }
 
@@ -174,4 +176,94 @@ pub async fn get_many_tx(tx: &mut Tx, ids: &[ApplicationId]) -> DbResult<Vec<App
         qb.push(")");
         qb.build_query_as::<ApplicationRow>().fetch_all(c).await?
     }))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Required attachments (migration 0017): one kernel file per code and application.
+
+/// A required attachment of an application, with its file's metadata.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct AttachmentRow {
+    pub code: String,
+    pub file_id: agilekit_kernel::files::FileId,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+}
+
+macro_rules! attachments_sql {
+    () => {
+        "SELECT g.code, f.id AS file_id, f.name, f.content_type, f.size, f.sha256
+         FROM grant_application_files g JOIN files f ON f.id = g.file_id WHERE g.application_id = $1 ORDER BY g.code"
+    };
+}
+
+pub async fn attachments(db: &Db, app: ApplicationId) -> DbResult<Vec<AttachmentRow>> {
+    Ok(db_run!(db, |p| sqlx::query_as(attachments_sql!()).bind(app).fetch_all(p).await?))
+}
+
+pub async fn attachments_tx(tx: &mut Tx, app: ApplicationId) -> DbResult<Vec<AttachmentRow>> {
+    Ok(db_run!(tx tx, |c| sqlx::query_as(attachments_sql!()).bind(app).fetch_all(c).await?))
+}
+
+/// Takes the draft's row for the transaction (its lock on PostgreSQL; SQLite's writer holds the database): a save
+/// and an upload of the same draft then follow one another. False when it is no longer a draft.
+pub async fn hold_draft(tx: &mut Tx, id: ApplicationId, now: OffsetDateTime) -> DbResult<bool> {
+    let n = db_run!(tx tx, |c| sqlx::query("UPDATE grant_applications SET updated_at = $2 WHERE id = $1 AND state = 'draft'")
+        .bind(id).bind(now).execute(c).await?.rows_affected());
+    Ok(n == 1)
+}
+
+/// The stored content of an application, in the transaction.
+pub async fn content_tx(tx: &mut Tx, id: ApplicationId) -> DbResult<Option<String>> {
+    Ok(db_run!(tx tx, |c| sqlx::query_scalar("SELECT content FROM grant_applications WHERE id = $1").bind(id).fetch_optional(c).await?))
+}
+
+pub async fn set_content(tx: &mut Tx, id: ApplicationId, content: &str, now: OffsetDateTime) -> DbResult<()> {
+    db_run!(tx tx, |c| sqlx::query("UPDATE grant_applications SET content = $2, updated_at = $3 WHERE id = $1 AND state = 'draft'")
+        .bind(id).bind(content).bind(now).execute(c).await?.rows_affected());
+    Ok(())
+}
+
+/// Removes the link of `code`, returning the file it pointed to.
+pub async fn unlink_attachment(tx: &mut Tx, app: ApplicationId, code: &str) -> DbResult<Option<agilekit_kernel::files::FileId>> {
+    let old: Option<agilekit_kernel::files::FileId> = db_run!(tx tx, |c| sqlx::query_scalar(
+        "SELECT file_id FROM grant_application_files WHERE application_id = $1 AND code = $2"
+    ).bind(app).bind(code).fetch_optional(c).await?);
+    if old.is_some() {
+        db_run!(tx tx, |c| sqlx::query("DELETE FROM grant_application_files WHERE application_id = $1 AND code = $2")
+            .bind(app).bind(code).execute(c).await?.rows_affected());
+    }
+    Ok(old)
+}
+
+pub async fn link_attachment(tx: &mut Tx, app: ApplicationId, code: &str, file: agilekit_kernel::files::FileId, org: OrgId, now: OffsetDateTime) -> DbResult<()> {
+    db_run!(tx tx, |c| sqlx::query(
+        "INSERT INTO grant_application_files (application_id, code, file_id, org_id, created_at) VALUES ($1, $2, $3, $4, $5)"
+    ).bind(app).bind(code).bind(file).bind(org).bind(now).execute(c).await?.rows_affected());
+    Ok(())
+}
+
+/// Deletes a file no longer linked (a replaced or removed attachment of a draft: nothing else refers to it).
+pub async fn delete_file(tx: &mut Tx, org: OrgId, file: agilekit_kernel::files::FileId) -> DbResult<()> {
+    db_run!(tx tx, |c| sqlx::query("DELETE FROM files WHERE org_id = $1 AND id = $2").bind(org).bind(file).execute(c).await?.rows_affected());
+    Ok(())
+}
+
+/// The file of `code` of an application, if one is linked.
+pub async fn attachment_file(db: &Db, app: ApplicationId, code: &str) -> DbResult<Option<agilekit_kernel::files::FileId>> {
+    Ok(db_run!(db, |p| sqlx::query_scalar("SELECT file_id FROM grant_application_files WHERE application_id = $1 AND code = $2")
+        .bind(app).bind(code).fetch_optional(p).await?))
+}
+
+/// Applications by id, whatever their company (callers check who may see them).
+pub async fn get_many(db: &Db, ids: &[ApplicationId]) -> DbResult<Vec<ApplicationRow>> {
+    let mut out = Vec::new();
+    for id in ids {
+        let sql = select!("WHERE a.id = $1");
+        let r: Option<ApplicationRow> = db_run!(db, |p| sqlx::query_as(sql).bind(*id).fetch_optional(p).await?);
+        out.extend(r);
+    }
+    Ok(out)
 }

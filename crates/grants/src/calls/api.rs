@@ -17,8 +17,8 @@ use super::service::{self, Call, EligibilityView, Faq};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(public_list, public_get, list, create, get_call, update, publish, add_faq, update_faq, delete_faq),
-    components(schemas(Call, CallInput, Category, Attachment, Criterion, EligibilityInput, EligibilityView, Faq, FaqInput, Mode, Phase, CallId, FaqId)),
+    paths(public_list, public_get, list, create, get_call, update, publish, add_faq, update_faq, delete_faq, put_budget),
+    components(schemas(super::budget::BudgetInput, super::budget::BudgetChange, super::budget::Money, Call, CallInput, Category, Attachment, Criterion, EligibilityInput, EligibilityView, Faq, FaqInput, Mode, Phase, CallId, FaqId)),
     tags((name = "grants-calls", description = "Funding calls: an organisation's administrators define them (budget in cents, a \
         sportello by protocol order or graduatoria by score, grant by size band or a capped share of eligible expenses, expense \
         categories, eligibility by size, ATECO sector and region, required attachments, the de minimis check, opening and closing \
@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/orgs/{org}/calls", get(list).post(create))
         .route("/api/v1/orgs/{org}/calls/{call}", get(get_call).put(update))
         .route("/api/v1/orgs/{org}/calls/{call}/publish", post(publish))
+        .route("/api/v1/orgs/{org}/calls/{call}/budget", put(put_budget))
         .route("/api/v1/orgs/{org}/calls/{call}/faqs", post(add_faq))
         .route("/api/v1/orgs/{org}/calls/{call}/faqs/{faq}", put(update_faq).delete(delete_faq))
 }
@@ -171,3 +172,26 @@ async fn delete_faq(
     service::delete_faq(&s.db, &u.actor(c.ip.clone()), &u.principal, org, id, faq).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
+
+/// Changes a call's budget at any time: a cut below the committed money is refused (`budget`: `below-committed`), an
+/// increase admits the head of the overbooking list while the money lasts. Audited as `call.budget`.
+#[utoipa::path(put, path = "/api/v1/orgs/{org}/calls/{call}/budget", tag = "grants-calls", operation_id = "calls_budget",
+    params(("org" = uuid::Uuid, Path, description = "Organisation id"), ("call" = uuid::Uuid, Path, description = "Call id")),
+    request_body = super::budget::BudgetInput,
+    responses((status = 200, body = super::budget::BudgetChange), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`budget`: `required`, `not-an-amount`, `not-positive`, `too-large`, `below-committed`",
+            body = Problem, content_type = "application/problem+json")),
+    security(("token" = []), ("session" = [])))]
+async fn put_budget(
+    State(s): State<AppState>,
+    ApiUser(u, c): ApiUser,
+    axum::Extension(runtime): axum::Extension<crate::applications::api::Runtime>,
+    ApiPath((org, id)): ApiPath<(OrgId, CallId)>,
+    ApiJson(input): ApiJson<super::budget::BudgetInput>,
+) -> Result<Json<super::budget::BudgetChange>, ApiError> {
+    let budget = input.parse()?;
+    Ok(Json(super::budget::change(&s.db, &runtime.durable, &u.actor(c.ip.clone()), &u.principal, org, id, budget).await?))
+}
+

@@ -113,7 +113,7 @@ fn audit_json(r: &CallRow) -> serde_json::Value {
 }
 
 /// An administrator of `org`, which has the grants service. Not a member: 404; a member who is not: 403.
-async fn staff(db: &Db, p: &Principal, org: OrgId) -> Result<()> {
+pub async fn staff(db: &Db, p: &Principal, org: OrgId) -> Result<()> {
     if !p.is_member(org) {
         return Err(Error::NotFound);
     }

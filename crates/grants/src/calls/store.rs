@@ -137,3 +137,10 @@ pub async fn delete_faq(tx: &mut Tx, id: FaqId, call: CallId) -> DbResult<bool> 
         .bind(id).bind(call).execute(c).await?.rows_affected());
     Ok(n == 1)
 }
+
+/// Writes a call's budget (the budget change runs under the call's row lock, see `calls::budget`).
+pub async fn set_budget(tx: &mut Tx, id: CallId, budget_cents: i64, now: OffsetDateTime) -> DbResult<()> {
+    db_run!(tx tx, |c| sqlx::query("UPDATE grant_calls SET budget_cents = $2, updated_at = $3 WHERE id = $1")
+        .bind(id).bind(budget_cents).bind(now).execute(c).await?.rows_affected());
+    Ok(())
+}

@@ -20,6 +20,9 @@ pub const SCOPED_ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/companies/{company}/applications/{application}/receipt", ""),
     ("POST", "/api/v1/companies/{company}/applications/{application}/withdraw", ""),
     ("GET", "/api/v1/orgs/{org}/calls/{call}/applications", ""),
+    ("GET", "/api/v1/companies/{company}/applications/{application}/attachments/{code}", ""),
+    ("PUT", "/api/v1/companies/{company}/applications/{application}/attachments/{code}", r#"{"file":"x"}"#),
+    ("DELETE", "/api/v1/companies/{company}/applications/{application}/attachments/{code}", ""),
 ];
 
 
@@ -227,7 +230,7 @@ both_engines!(another_persons_applications_answer_404_and_change_nothing, |app| 
     let before = audit_head(&app.db).await;
     let attacker = app.login("admin@comune.example").await;
     for (method, template, body) in SCOPED_ROUTES {
-        let path = template.replace("{company}", &k).replace("{application}", &a).replace("{org}", &region).replace("{call}", &call_id);
+        let path = template.replace("{company}", &k).replace("{application}", &a).replace("{org}", &region).replace("{call}", &call_id).replace("{code}", "piano");
         let body = if body.is_empty() { (*method == "POST").then(|| json!({"call_id": call_id})) } else { Some(serde_json::from_str(body).unwrap()) };
         let (s, _, text) = call(&attacker, method, app.at(&path), body.clone(), Some("attack")).await;
         assert_eq!(s, 404, "{method} {path}: {text}");
@@ -237,5 +240,160 @@ both_engines!(another_persons_applications_answer_404_and_change_nothing, |app| 
     }
     assert_eq!(audit_head(&app.db).await, before);
     assert_eq!(expect(&app, &anna, "GET", &format!("/api/v1/companies/{k}/applications/{a}"), None, 200).await["state"], "draft");
+    app
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Required attachments
+
+/// A published call a sportello that requires two attachments, opening `opens` minutes from now.
+pub(crate) async fn call_with_attachments(app: &TestApp, opens: i64) -> (String, String) {
+    let region = app.org_id("r_lombar").await;
+    let admin = app.login("admin@regione.example").await;
+    let body = json!({
+        "title": "Avviso con allegati", "summary": "Contributi per piani di smart working.", "body": "",
+        "budget_cents": 100_000_00, "mode": "sportello",
+        "grant_rule": {"kind": "bands", "bands": [{"min_employees": 3, "max_employees": null, "amount": 1_050_000}]},
+        "categories": [{"code": "consulenza", "label": "Consulenza e formazione"},
+                       {"code": "strumenti", "label": "Strumenti tecnologici", "max_share_bp": 3333}],
+        "eligibility": {"min_employees": 3},
+        "required_attachments": [{"code": "piano", "label": "Piano aziendale firmato"}, {"code": "visura", "label": "Visura camerale"}],
+        "opens_at": instant(opens), "closes_at": instant(opens + 60 * 24), "de_minimis": false
+    });
+    let c = expect(app, &admin, "POST", &format!("/api/v1/orgs/{region}/calls"), Some(body), 201).await;
+    let id = c["id"].as_str().unwrap().to_owned();
+    expect(app, &admin, "POST", &format!("/api/v1/orgs/{region}/calls/{id}/publish"), None, 200).await;
+    (region.to_string(), id)
+}
+
+pub(crate) async fn scalar(db: &agilekit_kernel::Db, sql: &str) -> i64 {
+    match db {
+        agilekit_kernel::Db::Sqlite(p) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(p).await.unwrap(),
+        agilekit_kernel::Db::Postgres(p) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(p).await.unwrap(),
+    }
+}
+
+/// A raw upload: (status, JSON body).
+async fn put_raw(app: &TestApp, c: &Client, path: &str, name: &str, ct: &str, data: Vec<u8>) -> (u16, Value) {
+    let r = c.put(app.at(&format!("{path}?name={name}"))).header("content-type", ct).body(data).send().await.unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+/// A multipart/form-data body: (content type, bytes).
+pub(crate) fn multipart(fields: &[(&str, &str)], files: &[(&str, &str, &str, &[u8])]) -> (String, Vec<u8>) {
+    let b = "GrantsBoundary7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend_from_slice(format!("--{b}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes());
+    }
+    for (k, name, ct, data) in files {
+        body.extend_from_slice(format!("--{b}\r\nContent-Disposition: form-data; name=\"{k}\"; filename=\"{name}\"\r\nContent-Type: {ct}\r\n\r\n").as_bytes());
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{b}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={b}"), body)
+}
+
+pub(crate) fn sha_hex(data: &[u8]) -> String {
+    agilekit_kernel::files::sha256_hex(data)
+}
+
+both_engines!(required_attachments_are_uploaded_to_the_draft_and_covered_by_the_fingerprint, |app| async move {
+    let anna = app.login("cittadino@example.it").await;
+    let (_, call_id) = call_with_attachments(&app, -1).await;
+    let k = company(&app, &anna, 41, 12).await;
+    let a = open_application(&app, &anna, &k, &call_id, complete()).await;
+    let base = format!("/api/v1/companies/{k}/applications/{a}");
+    // Missing attachments stop the submission, each by its code.
+    let (s, v, _) = call(&anna, "POST", app.at(&format!("{base}/submit")), None, Some("a1")).await;
+    assert_eq!(s, 422, "{v}");
+    let f = fields(&v);
+    assert!(f.contains(&("attachments.piano".into(), "required".into())) && f.contains(&("attachments.visura".into(), "required".into())), "{v}");
+    // A raw upload.
+    let files_before = scalar(&app.db, "SELECT COUNT(*) FROM files").await;
+    let (s, v) = put_raw(&app, &anna, &format!("{base}/attachments/piano"), "piano.pdf", "application/pdf", b"%PDF-1.4 primo".to_vec()).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["draft"]["attachments"][0]["code"], "piano");
+    assert_eq!(v["draft"]["attachments"][0]["sha256"], sha_hex(b"%PDF-1.4 primo"));
+    assert!(v["problems"].as_array().unwrap().iter().all(|p| p["field"] != "attachments.piano"), "{v}");
+    // Replaced: the new file's hash, the old file gone.
+    let (s, v) = put_raw(&app, &anna, &format!("{base}/attachments/piano"), "piano-v2.pdf", "application/pdf", b"%PDF-1.4 secondo".to_vec()).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["draft"]["attachments"].as_array().unwrap().len(), 1);
+    assert_eq!(v["draft"]["attachments"][0]["name"], "piano-v2.pdf");
+    assert_eq!(scalar(&app.db, "SELECT COUNT(*) FROM files").await, files_before + 1);
+    // A multipart upload of the other one.
+    let (ct, body) = multipart(&[("note", "x")], &[("file", "visura.txt", "text/plain", b"visura")]);
+    let r = anna.put(app.at(&format!("{base}/attachments/visura"))).header("content-type", ct).body(body).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    // Downloaded as stored, never inline.
+    let r = anna.get(app.at(&format!("{base}/attachments/piano"))).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.headers()["content-disposition"].to_str().unwrap().starts_with("attachment; filename=\"piano-v2.pdf\""));
+    assert_eq!(r.bytes().await.unwrap().as_ref(), b"%PDF-1.4 secondo");
+    // Deleted, then the submission misses it again; uploaded again.
+    let v = expect(&app, &anna, "DELETE", &format!("{base}/attachments/visura"), None, 200).await;
+    assert_eq!(v["draft"]["attachments"].as_array().unwrap().len(), 1);
+    expect(&app, &anna, "GET", &format!("{base}/attachments/visura"), None, 404).await;
+    expect(&app, &anna, "DELETE", &format!("{base}/attachments/visura"), None, 404).await;
+    let (s, v, _) = call(&anna, "POST", app.at(&format!("{base}/submit")), None, Some("a2")).await;
+    assert_eq!((s, fields(&v)), (422, vec![("attachments.visura".to_owned(), "required".to_owned())]));
+    // A code the call does not require: 404.
+    let (s, _) = put_raw(&app, &anna, &format!("{base}/attachments/altro"), "x.txt", "text/plain", b"x".to_vec()).await;
+    assert_eq!(s, 404);
+    // Saving the draft keeps the uploads whatever the client sends.
+    let mut d = complete();
+    d["attachments"] = json!([{"code": "visura", "file_id": "x", "name": "finta", "size": 1, "content_type": "text/plain", "sha256": "00"}]);
+    let v = expect(&app, &anna, "PUT", &base, Some(d), 200).await;
+    assert_eq!(v["draft"]["attachments"].as_array().unwrap().iter().map(|a| a["code"].as_str().unwrap()).collect::<Vec<_>>(), ["piano"]);
+    let (s, v) = put_raw(&app, &anna, &format!("{base}/attachments/visura"), "visura.txt", "text/plain", b"visura 2".to_vec()).await;
+    assert_eq!(s, 200, "{v}");
+
+    // Another person: 404 on every attachment route, nothing changed.
+    let head = audit_head(&app.db).await;
+    let attacker = app.login("admin@comune.example").await;
+    let (s, _) = put_raw(&app, &attacker, &format!("{base}/attachments/piano"), "x.pdf", "application/pdf", b"x".to_vec()).await;
+    assert_eq!(s, 404);
+    for m in ["GET", "DELETE"] {
+        let (s, _, text) = call(&attacker, m, app.at(&format!("{base}/attachments/piano")), None, None).await;
+        assert_eq!(s, 404, "{m}: {text}");
+        assert!(!text.contains("PDF-1.4"));
+    }
+    assert_eq!(audit_head(&app.db).await, head);
+
+    // Too large: 413, nothing stored.
+    let files_before = scalar(&app.db, "SELECT COUNT(*) FROM files").await;
+    let (s, v) = put_raw(&app, &anna, &format!("{base}/attachments/piano"), "big.bin", "application/octet-stream", vec![7u8; 10 * 1024 * 1024 + 1]).await;
+    assert_eq!((s, v["code"].as_str(), v["limit"].as_i64()), (413, Some("file-too-large"), Some(10 * 1024 * 1024)), "{v}");
+    assert_eq!(scalar(&app.db, "SELECT COUNT(*) FROM files").await, files_before);
+    // A file at the limit is taken (the API reads attachment bodies up to the upload limit, not the 1 MiB of JSON);
+    // then the earlier one is put back.
+    let (s, v) = put_raw(&app, &anna, &format!("{base}/attachments/piano"), "grande.pdf", "application/pdf", vec![7u8; 10 * 1024 * 1024]).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = put_raw(&app, &anna, &format!("{base}/attachments/piano"), "piano.pdf", "application/pdf", b"%PDF-1.4 secondo".to_vec()).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(scalar(&app.db, "SELECT COUNT(*) FROM files").await, files_before);
+
+    // Submitted: the fingerprint covers the attachments' hashes.
+    let (s, r, text) = call(&anna, "POST", app.at(&format!("{base}/submit")), None, Some("a3")).await;
+    assert_eq!(s, 200, "{text}");
+    let content: String = match &app.db {
+        agilekit_kernel::Db::Sqlite(p) => sqlx::query_scalar("SELECT content FROM grant_applications WHERE sha256 = $1").bind(r["sha256"].as_str().unwrap()).fetch_one(p).await.unwrap(),
+        agilekit_kernel::Db::Postgres(p) => sqlx::query_scalar("SELECT content FROM grant_applications WHERE sha256 = $1").bind(r["sha256"].as_str().unwrap()).fetch_one(p).await.unwrap(),
+    };
+    let stored: Value = serde_json::from_str(&content).unwrap();
+    let mut draft: agilekit_grants::applications::model::Draft = serde_json::from_value(stored["draft"].clone()).unwrap();
+    assert_eq!(draft.attachments.iter().map(|a| a.sha256.clone()).collect::<Vec<_>>(), [sha_hex(b"%PDF-1.4 secondo"), sha_hex(b"visura 2")]);
+    let doc = |d: &agilekit_grants::applications::model::Draft| agilekit_grants::applications::model::fingerprint(&agilekit_grants::applications::model::Submitted {
+        call: call_id.clone(), company: stored["company"].clone(), draft: d, requested_cents: r["requested_cents"].as_i64().unwrap() });
+    assert_eq!(doc(&draft), r["sha256"].as_str().unwrap(), "the receipt's fingerprint is the stored document's");
+    draft.attachments[1].sha256 = sha_hex(b"visura 3");
+    assert_ne!(doc(&draft), r["sha256"].as_str().unwrap(), "another file, another fingerprint");
+    // No more changes once submitted.
+    let (s, _) = put_raw(&app, &anna, &format!("{base}/attachments/piano"), "x.pdf", "application/pdf", b"x".to_vec()).await;
+    assert_eq!(s, 409);
+    expect(&app, &anna, "DELETE", &format!("{base}/attachments/piano"), None, 409).await;
     app
 });

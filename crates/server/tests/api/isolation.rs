@@ -134,12 +134,12 @@ fn every_route_is_classified_for_the_isolation_test() {
     let declared = declared_routes();
     assert!(declared.len() > 40, "the route scan found too little: {declared:?}");
     // Each domain tests its own organisation-scoped routes (it knows how to create the victim's devices, seats…).
-    let domains = [crate::remote_access::SCOPED_ROUTES, crate::workstations::SCOPED_ROUTES, crate::helpdesk::SCOPED_ROUTES, crate::helpdesk_mail::SCOPED_ROUTES, crate::helpdesk_kb::SCOPED_ROUTES, crate::helpdesk_sla::SCOPED_ROUTES, crate::helpdesk_search::SCOPED_ROUTES, crate::helpdesk_reports::SCOPED_ROUTES, crate::helpdesk_attachments::SCOPED_ROUTES, crate::grants_companies::SCOPED_ROUTES, crate::grants_calls::SCOPED_ROUTES, crate::grants_applications::SCOPED_ROUTES];
+    let domains = [crate::remote_access::SCOPED_ROUTES, crate::workstations::SCOPED_ROUTES, crate::helpdesk::SCOPED_ROUTES, crate::helpdesk_mail::SCOPED_ROUTES, crate::helpdesk_kb::SCOPED_ROUTES, crate::helpdesk_sla::SCOPED_ROUTES, crate::helpdesk_search::SCOPED_ROUTES, crate::helpdesk_reports::SCOPED_ROUTES, crate::helpdesk_attachments::SCOPED_ROUTES, crate::grants_companies::SCOPED_ROUTES, crate::grants_calls::SCOPED_ROUTES, crate::grants_applications::SCOPED_ROUTES, crate::grants_application_pages::SCOPED_ROUTES, crate::grants_review::SCOPED_ROUTES, crate::grants_ranking::SCOPED_ROUTES, crate::grants_staff_pages::SCOPED_ROUTES, crate::grants_public_pages::SCOPED_ROUTES];
     let missing: Vec<&String> = declared
         .iter()
         .filter(|r| {
             !SCOPED.iter().chain(domains.iter().copied().flatten()).any(|(_, p, _)| covers(r, p))
-                && !UNSCOPED.iter().chain(crate::grants_companies::UNSCOPED_ROUTES).chain(crate::grants_calls::UNSCOPED_ROUTES).any(|p| covers(r, p))
+                && !UNSCOPED.iter().chain(crate::grants_companies::UNSCOPED_ROUTES).chain(crate::grants_calls::UNSCOPED_ROUTES).chain(crate::grants_staff_pages::UNSCOPED_ROUTES).chain(crate::grants_public_pages::UNSCOPED_ROUTES).any(|p| covers(r, p))
         })
         .collect();
     assert!(missing.is_empty(), "routes not covered by the isolation test (add them to SCOPED or UNSCOPED): {missing:?}");

@@ -37,6 +37,8 @@ struct HomePage {
     ctx: PageCtx,
     /// The current organisation's active services, each with its page when a domain has one.
     services: Vec<(String, Option<&'static str>)>,
+    /// Pages of those services for the roles the person holds there: (link, text).
+    role_pages: Vec<(String, String)>,
 }
 
 async fn home(State(state): State<AppState>, rc: RequestCtx) -> Result<HomePage, PageError> {
@@ -45,11 +47,22 @@ async fn home(State(state): State<AppState>, rc: RequestCtx) -> Result<HomePage,
         Some(o) => state.cache.active_services(&state.db, o.id).await?,
         None => Vec::new(),
     };
+    let mut role_pages = Vec::new();
+    if let (Some(o), Some(p)) = (&ctx.current_org, &ctx.principal) {
+        for s in &services {
+            for (role, page, label) in state.pages_of(s).map(|pg| pg.by_role).unwrap_or_default() {
+                let href = page.replace("{org}", &o.id.to_string());
+                if p.has(o.id, *role) && !role_pages.iter().any(|(h, _): &(String, String)| *h == href) {
+                    role_pages.push((href, ctx.t(label)));
+                }
+            }
+        }
+    }
     let services = services.into_iter().map(|s| {
         let page = state.pages_of(&s).map(|p| p.mine);
         (s, page)
     }).collect();
-    Ok(HomePage { ctx, services })
+    Ok(HomePage { ctx, services, role_pages })
 }
 
 #[derive(Template, WebTemplate)]
