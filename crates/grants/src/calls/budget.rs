@@ -10,7 +10,7 @@ use agilekit_kernel::{Db, Error, FieldErrors, Result, clock};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::model::{CallId, Mode};
+use super::model::CallId;
 use super::service;
 use super::store;
 use crate::allocation::Pot;
@@ -78,7 +78,9 @@ pub async fn change(db: &Db, durable: &Db, actor: &Actor, p: &Principal, org: Or
     pot.set_budget(budget).map_err(|_| FieldErrors::one("budget", "below-committed"))?;
     store::set_budget(&mut tx, call, budget.0, now).await?;
     lock.budget_cents = budget.0;
-    let drawn = if Mode::parse(&lock.mode) == Some(Mode::Sportello) { draw(&mut tx, actor, &mut lock, pot, now).await? } else { 0 };
+    // The waiting list: a sportello's in protocol order; a ranked call's exists once its ranking is published, in
+    // ranking order (`applications::store::waiting`), and is empty before.
+    let drawn = draw(&mut tx, actor, &mut lock, pot, now).await?;
     audit::record(
         &mut tx,
         actor,

@@ -275,6 +275,11 @@ both_engines!(evaluators_declare_and_score_then_the_published_ranking_funds_down
     let list = expect(&app, &admin, "GET", &format!("/api/v1/orgs/{org}/calls/{call_id}/applications"), None, 200).await;
     let place = |a: &str| list.as_array().unwrap().iter().find(|x| x["receipt"]["application_id"] == a).unwrap()["receipt"]["place"].clone();
     assert_eq!([place(&apps[1]), place(&apps[3])], [json!("waiting"), json!("admitted")], "drawn in ranking order");
+    // A budget increase draws the rest of the ranking too.
+    let v = expect(&app, &admin, "PUT", &format!("/api/v1/orgs/{org}/calls/{call_id}/budget"), Some(json!({"budget": "40.000,00"})), 200).await;
+    assert_eq!((v["drawn"].as_i64(), v["committed_cents"].as_i64()), (Some(1), Some(3_150_000)), "{v}");
+    let list = expect(&app, &admin, "GET", &format!("/api/v1/orgs/{org}/calls/{call_id}/applications"), None, 200).await;
+    assert_eq!(list.as_array().unwrap().iter().find(|x| x["receipt"]["application_id"] == apps[1].as_str()).unwrap()["receipt"]["place"], "admitted");
     app
 });
 
