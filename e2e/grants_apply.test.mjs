@@ -87,7 +87,7 @@ describe('engines', { concurrency: true }, () => {
         const citizen = await fresh('it');
         await login(citizen, url, CITIZEN);
         const capi = citizen.context().request;
-        for (const [i, run] of ['it', 'en', 'nojs'].entries()) {
+        for (const [i, run] of ['it', 'en', 'nojs', 'auto-it', 'auto-en'].entries()) {
           r = await capi.post(`${url}/api/v1/companies`, { headers, data: {
             name: `Impresa Domanda ${run} S.r.l.`, partita_iva: companyTaxCode(`0987654${i}21`), pec: `domanda-${run}@pec.example.it`,
             legal_rep_name: 'Anna Bianchi', legal_rep_tax_code: 'RSSMRA85T10A562S', employees: 8, sector: '62.01.00', site_regions: ['03'],
@@ -162,6 +162,45 @@ describe('engines', { concurrency: true }, () => {
           await go(s, 'the submitted application', paths[lang]);
           await go(s, 'the company\'s applications', paths[lang].replace(/\/[^/]+$/, ''));
           await go(s, 'the withdrawal\'s confirmation', `${paths[lang]}/withdraw`);
+        }, { email: CITIZEN });
+      });
+
+      test(name('axe: the draft saves itself as you type, and is there after a reload'), async (t) => {
+        await sweepBoth(t, async (s) => {
+          const { page, lang } = s;
+          let path;
+          let key;
+          const plan = `Piano salvato da solo (${lang}): formazione e portatili per otto persone.`;
+          await step(s, 'apply from the call page\'s form', async () => {
+            path = await apply(page, companies[`auto-${lang}`]);
+          });
+          await go(s, 'the empty draft, before any typing', path);
+          await step(s, 'type in the plan; the status says the draft was saved, without leaving the page', async () => {
+            key = await page.inputValue(`${FORM} input[name=key]`);
+            assert.equal((await page.textContent('#draft-autosave-status')).trim(), '');
+            await page.locator('#f-plan').pressSequentially(plan.slice(0, 20));
+            await page.fill('#f-plan', plan);
+            const saved = lang === 'it' ? /^Bozza salvata alle \d{1,2}[:.]\d{2}/ : /^Draft saved at \d{1,2}[:.]\d{2}/;
+            await page.waitForFunction((re) => new RegExp(re).test(document.getElementById('draft-autosave-status').textContent), saved.source);
+            assert.equal(await page.getAttribute('#draft-autosave-status', 'aria-live'), 'polite');
+            assert.ok(page.url().endsWith(path), `no navigation: ${page.url()}`);
+            assert.equal(await page.inputValue(`${FORM} input[name=key]`), key, 'the idempotency key untouched');
+          });
+          await checkHere(s, 'the draft with its status shown');
+          await step(s, 'an amount that cannot be read: the status says so', async () => {
+            await page.selectOption('#f-expenses-0-category', 'consulenza');
+            await page.fill('#f-expenses-0-amount_cents', 'tremila');
+            await page.locator('#f-expenses-0-amount_cents').blur();
+            const notRead = lang === 'it' ? /^Non salvata del tutto/ : /^Not fully saved/;
+            await page.waitForFunction((re) => new RegExp(re).test(document.getElementById('draft-autosave-status').textContent), notRead.source);
+          });
+          await checkHere(s, 'the draft with the not-saved status shown');
+          await go(s, 'the draft reloaded', path);
+          await step(s, 'what was typed is there', async () => {
+            assert.equal(await page.inputValue('#f-plan'), plan);
+            assert.equal(await page.inputValue('#f-expenses-0-category'), 'consulenza');
+            assert.equal(await page.inputValue('#f-expenses-0-amount_cents'), '', 'an unreadable amount is stored empty');
+          });
         }, { email: CITIZEN });
       });
 

@@ -97,3 +97,9 @@ gap-err-negative = the amount cannot be negative
 gap-err-too-large = amount too large
 gap-err-file-too-large = file too large: it was not uploaded
 gap-err-unreadable = the company's data are incomplete
+
+# The draft saving itself as you type (draft-autosave.js; helper G)
+gap-autosave-saved = Draft saved at { $time }
+gap-autosave-not-read = Not fully saved: an amount cannot be read (the rest is saved). Press "Save draft" to see which.
+gap-autosave-submitted = Not saved: the application is no longer a draft. Reload the page.
+gap-autosave-failed = Not saved: the server did not answer. What you typed is still here; try again or press "Save draft".

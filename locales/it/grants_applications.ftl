@@ -97,3 +97,9 @@ gap-err-negative = l'importo non può essere negativo
 gap-err-too-large = importo troppo grande
 gap-err-file-too-large = file troppo grande: non è stato caricato
 gap-err-unreadable = dati dell'impresa incompleti
+
+# Il salvataggio automatico della bozza mentre si scrive (draft-autosave.js; helper G)
+gap-autosave-saved = Bozza salvata alle { $time }
+gap-autosave-not-read = Non salvata del tutto: un importo non si riesce a leggere (il resto è salvato). Premi «Salva bozza» per vedere quale.
+gap-autosave-submitted = Non salvata: la domanda non è più una bozza. Ricarica la pagina.
+gap-autosave-failed = Non salvata: il server non ha risposto. Quello che hai scritto è ancora qui; riprova o premi «Salva bozza».

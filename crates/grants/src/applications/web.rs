@@ -4,6 +4,7 @@
 //! attachments uploaded with the form) until it is submitted, then the receipt, read-only. Every form works without
 //! JavaScript; a save never loses what was typed or the files already stored. The submit carries an idempotency key
 //! made when the form was rendered, so a double click or a retry gets the same receipt.
+//! With JavaScript, `draft-autosave.js` saves the draft after a pause in typing (`X-Autosave: 1`, a bare status back).
 
 use agilekit_web::pages::{parse_id, see_other};
 use agilekit_kernel::{Error, FieldErrors, clock};
@@ -585,6 +586,10 @@ async fn act(
     // Someone with no business with the application stores nothing (404 before the form is read).
     let before = service::get(&state.db, p, company, id).await?;
     let is_draft = before.state == AppState_::Draft;
+    let autosave = req.headers().get(AUTOSAVE).is_some_and(|v| v.as_bytes() == b"1");
+    if autosave {
+        return autosave_draft(&state, &user, &rc, company, id, &before, req).await;
+    }
     let (typed, mut errors) = read_form(&state, &user, &rc, company, id, is_draft, req).await?;
     let base = format!("/companies/{company}/applications/{id}");
     let actor = user.actor(rc.ip.clone());
@@ -627,6 +632,54 @@ async fn act(
         return Ok(see_other(&format!("{base}?done=rows&rows={more}")));
     }
     Ok(see_other(&format!("{base}?done=saved")))
+}
+
+/// The header `draft-autosave.js` sends with its saves.
+const AUTOSAVE: &str = "x-autosave";
+
+/// A status with an empty body, for the script. Typed as HTML so that the shell's `error_pages` (which dresses bare
+/// error statuses of page requests as full pages) leaves it as it is.
+fn bare(status: StatusCode) -> Response {
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))], "").into_response()
+}
+
+/// A save sent by the page's script while the person types (`X-Autosave: 1`): the draft stored as the Save button
+/// stores it, answered with a bare status for the script to show: 204 stored; 422 something typed could not be
+/// stored as typed (an amount that is not one: the rest is stored); 409 no longer a draft. It stores no file and
+/// removes none (those wait for the Save button) and is only ever a save; an unchanged draft is not written again.
+async fn autosave_draft(
+    state: &AppState,
+    user: &CurrentUser,
+    rc: &RequestCtx,
+    company: CompanyId,
+    id: ApplicationId,
+    before: &Application,
+    req: Request,
+) -> Result<Response, PageError> {
+    if before.state != AppState_::Draft {
+        return Ok(bare(StatusCode::CONFLICT));
+    }
+    // `draft: false`: files that came with it are read and dropped, not stored.
+    let (typed, mut errors) = read_form(state, user, rc, company, id, false, req).await?;
+    if typed.action != "save" {
+        return Ok(bare(StatusCode::BAD_REQUEST));
+    }
+    let draft = draft_of(&typed, &mut errors);
+    // Unchanged since the last save (a `change` after the pause that saved it): nothing to write.
+    if errors.is_empty() && draft == (Draft { attachments: Vec::new(), ..before.draft.clone() }) {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    match service::save(&state.db, &user.actor(rc.ip.clone()), &user.principal, company, id, &draft).await {
+        Ok(_) => {}
+        Err(Error::Invalid(f)) => {
+            for e in f.0 {
+                errors.add(&e.field, &e.code);
+            }
+        }
+        Err(Error::Conflict(_)) => return Ok(bare(StatusCode::CONFLICT)),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(if errors.is_empty() { StatusCode::NO_CONTENT.into_response() } else { bare(StatusCode::UNPROCESSABLE_ENTITY) })
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -2,6 +2,7 @@
 //! value and shows the problems beside the fields and in a summary, the submission refused before the opening with
 //! nothing stored, then a receipt with its protocol, the same receipt for a retry with the form's key, the receipt
 //! PDF, required attachments uploaded with the form, withdrawal, and another person's ids: 404 on every route.
+//! The script's saves (`X-Autosave: 1`): 204 stored, 422 an unreadable amount (the rest stored), 404, 409.
 
 use reqwest::Client;
 use serde_json::{Value, json};
@@ -299,5 +300,92 @@ both_engines!(another_persons_application_pages_answer_404, |app| async move {
     let r = staff.get(app.at(&staff_url)).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.bytes().await.unwrap().as_ref(), b"segreto");
+    app
+});
+
+/// A save sent by the page's script (`X-Autosave: 1`), as `draft-autosave.js` sends it: urlencoded, no key.
+async fn autosave(c: &Client, url: &str, fields: &[(String, String)]) -> (u16, String) {
+    let fields: Vec<&(String, String)> = fields.iter().filter(|(n, _)| n != "key").collect();
+    html(c.post(url).header("x-autosave", "1").form(&fields).send().await.unwrap()).await
+}
+
+both_engines!(the_draft_saves_itself_with_a_bare_status_for_the_script, |app| async move {
+    let anna = app.login("cittadino@example.it").await;
+    let (_, call_id) = published_call(&app, 100_000, -1).await;
+    let k = company(&app, &anna, 74, 12).await;
+    let page_url = apply(&app, &anna, &call_id, &k).await;
+    let id = page_url.rsplit('/').next().unwrap().to_owned();
+    let api = format!("/api/v1/companies/{k}/applications/{id}");
+    let (s, page) = html(anna.get(app.at(&page_url)).send().await.unwrap()).await;
+    assert_eq!(s, 200);
+    // The page carries the script and the polite status it writes to.
+    assert!(page.contains("draft-autosave.js\" defer") && page.contains("id=\"draft-autosave-status\""), "{page}");
+    assert!(page.contains("aria-live=\"polite\"") && page.contains("data-saved=\"Bozza salvata alle {time}\""), "{page}");
+    // The script is served from the embedded assets, as JavaScript (the CSP allows only 'self').
+    let src = page.split("<script src=\"").find(|s| s.split('"').next().unwrap().ends_with("/draft-autosave.js")).unwrap().split('"').next().unwrap().to_owned();
+    let r = anna.get(app.at(&src)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{src}");
+    assert!(r.headers()["content-type"].to_str().unwrap().contains("javascript"));
+    assert!(r.text().await.unwrap().contains("\"X-Autosave\": \"1\""));
+
+    // Stored as Save stores it, answered 204 with nothing: no redirect, no page.
+    let (s, body) = autosave(&anna, &app.at(&page_url), &form("", "Piano scritto di getto", GOOD, true, "save")).await;
+    assert_eq!(s, 204, "{body}");
+    assert!(body.is_empty());
+    let stored = api_expect(&app, &anna, "GET", &api, None, 200).await;
+    assert_eq!(stored["state"], "draft");
+    assert_eq!(stored["draft"]["plan"], "Piano scritto di getto");
+    assert_eq!(stored["draft"]["declaration"], true);
+    assert_eq!(stored["draft"]["expenses"][1]["description"], "Portatili");
+    assert_eq!(stored["draft"]["expenses"][1]["amount_cents"], 390_000);
+    // The same again (a `change` after the pause that saved it): 204, nothing written.
+    let head = audit_head(&app.db).await;
+    let (s, _) = autosave(&anna, &app.at(&page_url), &form("", "Piano scritto di getto", GOOD, true, "save")).await;
+    assert_eq!(s, 204);
+    assert_eq!(audit_head(&app.db).await, head);
+
+    // An amount that cannot be read: 422 with nothing else, the other fields stored.
+    let typed = [("consulenza", "Formazione a distanza", "ottomila"), ("strumenti", "Cuffie", "250")];
+    let (s, body) = autosave(&anna, &app.at(&page_url), &form("", "Piano rivisto", &typed, false, "save")).await;
+    assert_eq!(s, 422);
+    assert!(body.is_empty(), "{body}");
+    let stored = api_expect(&app, &anna, "GET", &api, None, 200).await;
+    assert_eq!(stored["draft"]["plan"], "Piano rivisto");
+    assert_eq!(stored["draft"]["declaration"], false);
+    assert_eq!(stored["draft"]["expenses"][0]["description"], "Formazione a distanza");
+    assert_eq!(stored["draft"]["expenses"][0]["amount_cents"], Value::Null);
+    assert_eq!(stored["draft"]["expenses"][1]["amount_cents"], 25_000);
+
+    // Only a save: another action with the header is refused, nothing stored.
+    let head = audit_head(&app.db).await;
+    let (s, _) = autosave(&anna, &app.at(&page_url), &form("", "Piano inviato?", GOOD, true, "submit")).await;
+    assert_eq!(s, 400);
+    assert_eq!(audit_head(&app.db).await, head);
+    assert_eq!(api_expect(&app, &anna, "GET", &api, None, 200).await["draft"]["plan"], "Piano rivisto");
+
+    // Another person: 404, nothing stored, nothing shown.
+    let other = app.login("admin@comune.example").await;
+    let (s, body) = autosave(&other, &app.at(&page_url), &form("", "Piano altrui", GOOD, true, "save")).await;
+    assert_eq!(s, 404);
+    assert!(!body.contains("Impresa 74") && !body.contains("Piano rivisto"), "{body}");
+    assert_eq!(audit_head(&app.db).await, head);
+    // Signed out: not stored either.
+    let r = app.client().post(app.at(&page_url)).header("x-autosave", "1").form(&form("", "Piano anonimo", GOOD, true, "save")).send().await.unwrap();
+    assert!([303, 401].contains(&r.status().as_u16()), "{}", r.status());
+    assert_eq!(api_expect(&app, &anna, "GET", &api, None, 200).await["draft"]["plan"], "Piano rivisto");
+
+    // Submitted: 409, the submitted content untouched.
+    let (s, _) = autosave(&anna, &app.at(&page_url), &form("", "Piano definitivo", GOOD, true, "save")).await;
+    assert_eq!(s, 204);
+    let (s, v, text) = api_call(&anna, "POST", app.at(&format!("{api}/submit")), None, Some("autosave-submit")).await;
+    assert_eq!(s, 200, "{v} {text}");
+    let head = audit_head(&app.db).await;
+    let (s, body) = autosave(&anna, &app.at(&page_url), &form("", "Piano cambiato dopo l'invio", GOOD, true, "save")).await;
+    assert_eq!(s, 409);
+    assert!(body.is_empty(), "{body}");
+    let stored = api_expect(&app, &anna, "GET", &api, None, 200).await;
+    assert_eq!(stored["state"], "submitted");
+    assert_eq!(stored["draft"]["plan"], "Piano definitivo");
+    assert_eq!(audit_head(&app.db).await, head);
     app
 });
