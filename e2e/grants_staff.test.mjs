@@ -106,6 +106,20 @@ describe('engines', { concurrency: true }, () => {
           await send(s, 'a FAQ refused', `form[action$="/faqs"]`, { 'faq-new.question': 'Chi può partecipare?', 'faq-new.answer': '' }, 422);
           await send(s, 'a FAQ added', `form[action$="/faqs"]`, { 'faq-new.question': 'Chi può partecipare?', 'faq-new.answer': 'Le imprese lombarde.' });
           await send(s, 'a budget cut refused (not an amount)', `form[action$="/budget"]`, { budget_change: 'molti' }, 422);
+          await send(s, 'a document refused (no title, no file)', `form[action$="/documents"]`, { 'doc.title': '' }, 422);
+          await step(s, "the document's errors beside its fields", async () => {
+            assert.ok(await page.isVisible('#f-doc-title-error'));
+            assert.ok(await page.isVisible('#f-doc-file-error'));
+          });
+          await page.setInputFiles('#f-doc-file', { name: 'decreto.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4 decreto') });
+          await send(s, 'a document added', `form[action$="/documents"]`, { 'doc.title': 'Decreto di approvazione' });
+          await step(s, 'the document is listed', async () => {
+            assert.ok((await page.textContent('table[data-documents]')).includes('decreto.pdf'));
+          });
+          await go(s, 'the public page with its document', call.replace(`/orgs/${org}`, ''));
+          await step(s, 'the public page lists the document', async () => {
+            assert.ok((await page.textContent('section[data-documents]')).includes('Decreto di approvazione'));
+          });
           await go(s, 'applications received', `${call}/applications`);
           await go(s, 'open data index', '/opendata');
           await go(s, 'the list again', `/orgs/${org}/calls`);

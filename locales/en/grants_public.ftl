@@ -137,3 +137,5 @@ grp-err-not-positive = must be above zero
 grp-err-too-large = amount too large
 grp-err-not-an-amount = not an amount (for example 7,500.00)
 grp-err-negative = cannot be negative
+grp-documents = Documents
+grp-documents-none = No documents published.

@@ -137,3 +137,5 @@ grp-err-not-positive = deve essere maggiore di zero
 grp-err-too-large = importo troppo alto
 grp-err-not-an-amount = non è un importo (ad esempio 7.500,00)
 grp-err-negative = non può essere negativo
+grp-documents = Documenti
+grp-documents-none = Nessun documento pubblicato.

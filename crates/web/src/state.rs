@@ -53,14 +53,16 @@ impl WebConfig {
     /// The body limit of an API request, which the API reads in full before its route (`api::problem_errors`):
     /// [`WebConfig::upload_limit`] for the routes that take files by convention (multipart to a path ending in
     /// `/files`; `message/rfc822` to a path with `/inbound/`, mail delivered by a mail server; an application's
-    /// attachment under `/api/v1/companies/…/attachments/`), `body_limit` for
+    /// attachment under `/api/v1/companies/…/attachments/`; multipart to a call's `/api/v1/orgs/…/calls/…/documents`), `body_limit` for
     /// everything else, so that no other route can be made to hold a large body in memory.
     pub fn api_limit_for(&self, path: &str, content_type: Option<&[u8]>) -> usize {
         // An application's attachment (`PUT …/applications/{id}/attachments/{code}`) takes one file, multipart or raw.
         let attachment = path.starts_with("/api/v1/companies/") && path.contains("/applications/") && path.contains("/attachments/");
+        // A call's document (`POST /api/v1/orgs/{org}/calls/{call}/documents`), multipart only.
+        let document = path.starts_with("/api/v1/orgs/") && path.contains("/calls/") && path.ends_with("/documents");
         let upload = attachment
             || match content_type {
-                Some(t) if t.starts_with(b"multipart/form-data") => path.ends_with("/files"),
+                Some(t) if t.starts_with(b"multipart/form-data") => path.ends_with("/files") || document,
                 Some(t) if t.starts_with(b"message/rfc822") => path.contains("/inbound/"),
                 _ => false,
             };
@@ -108,5 +110,8 @@ mod tests {
         assert_eq!(c.api_limit_for("/api/v1/companies/k/applications/a/attachments/piano", mp), c.upload_limit());
         assert_eq!(c.api_limit_for("/api/v1/companies/k/applications/a", raw), c.body_limit);
         assert_eq!(c.api_limit_for("/api/v1/orgs/x/attachments/y", raw), c.body_limit);
+        assert_eq!(c.api_limit_for("/api/v1/orgs/x/calls/y/documents", mp), c.upload_limit());
+        assert_eq!(c.api_limit_for("/api/v1/orgs/x/calls/y/documents", raw), c.body_limit);
+        assert_eq!(c.api_limit_for("/api/v1/orgs/x/calls/y/documents/z", mp), c.body_limit);
     }
 }

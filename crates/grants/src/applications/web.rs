@@ -6,6 +6,7 @@
 //! made when the form was rendered, so a double click or a retry gets the same receipt.
 //! With JavaScript, `draft-autosave.js` saves the draft after a pause in typing (`X-Autosave: 1`, a bare status back).
 
+use crate::calls::staff_web::human_size;
 use agilekit_web::pages::{parse_id, see_other};
 use agilekit_kernel::{Error, FieldErrors, clock};
 use agilekit_web::AppState;
@@ -132,16 +133,6 @@ struct StoredFile {
     size: String,
     sha256: String,
     link: String,
-}
-
-fn human_size(n: i64) -> String {
-    if n < 1000 {
-        format!("{n} B")
-    } else if n < 1_000_000 {
-        format!("{:.1} kB", n as f64 / 1000.0)
-    } else {
-        format!("{:.1} MB", n as f64 / 1_000_000.0)
-    }
 }
 
 /// The receipt as the pages show it.

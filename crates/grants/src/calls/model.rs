@@ -19,6 +19,13 @@ agilekit_kernel::typed_id!(
     /// A question and answer published with a call.
     FaqId
 );
+agilekit_kernel::typed_id!(
+    /// A document published with a call (decree, form, annex, erratum).
+    DocumentId
+);
+
+/// The longest title of a call's document (characters).
+pub const DOCUMENT_TITLE_MAX: usize = 200;
 
 pub const QUESTION_MAX: usize = 1_000;
 pub const ANSWER_MAX: usize = 10_000;

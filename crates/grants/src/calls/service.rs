@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::model::{self, Attachment, CallId, CallInput, Category, Criterion, FaqId, FaqInput, Mode, Phase, Rules};
+use super::model::{self, Attachment, CallId, CallInput, Category, Criterion, DocumentId, FaqId, FaqInput, Mode, Phase, Rules};
 use super::store::{self, CallRow};
 use crate::model::GrantRule;
 
@@ -33,6 +33,18 @@ pub struct EligibilityView {
     pub max_employees: Option<u32>,
     pub excluded_sectors: Vec<String>,
     pub site_region: Option<String>,
+}
+
+/// A document published with a call (its bytes at `/calls/{call}/documents/{id}`).
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Document {
+    pub id: DocumentId,
+    pub title: String,
+    /// The file's name.
+    pub name: String,
+    /// Bytes.
+    pub size: i64,
+    pub content_type: String,
 }
 
 /// A call as the public and its staff see it.
@@ -68,6 +80,8 @@ pub struct Call {
     #[schema(value_type = Option<String>, format = DateTime)]
     pub published_at: Option<OffsetDateTime>,
     pub faqs: Vec<Faq>,
+    /// In order of upload.
+    pub documents: Vec<Document>,
 }
 
 fn rules_of(r: &CallRow) -> Result<Rules> {
@@ -104,7 +118,12 @@ async fn view(db: &Db, r: CallRow) -> Result<Call> {
         closes_at: r.closes_at,
         published_at: r.published_at,
         faqs,
+        documents: store::documents(db, r.id).await?.into_iter().map(document_view).collect(),
     })
+}
+
+fn document_view(d: store::DocumentRow) -> Document {
+    Document { id: d.id, title: d.title, name: d.name, size: d.size, content_type: d.content_type }
 }
 
 fn audit_json(r: &CallRow) -> serde_json::Value {
@@ -247,4 +266,73 @@ pub async fn public_list(db: &Db) -> Result<Vec<Call>> {
 
 pub async fn public_get(db: &Db, id: CallId) -> Result<Call> {
     view(db, store::get_published(db, id).await?.ok_or(Error::NotFound)?).await
+}
+
+/// Adds a document to a call of `org`, before or after its publication (an erratum is a new document). The title is
+/// checked first (field `title`), then the file (`file`: `required`, `too-large`); nothing is stored on an error.
+#[allow(clippy::too_many_arguments)]
+pub async fn add_document(
+    db: &Db,
+    settings: &agilekit_kernel::files::Settings,
+    actor: &Actor,
+    p: &Principal,
+    org: OrgId,
+    call: CallId,
+    title: &str,
+    name: &str,
+    content_type: &str,
+    data: &[u8],
+) -> Result<Document> {
+    staff(db, p, org).await?;
+    store::get_in(db, org, call).await?.ok_or(Error::NotFound)?;
+    let mut e = agilekit_kernel::FieldErrors::new();
+    let title = e.check("title", agilekit_kernel::validate::Text::parse(title, model::DOCUMENT_TITLE_MAX)).map(|t| t.into_string());
+    if data.is_empty() {
+        e.add("file", "required");
+    } else if data.len() as u64 > settings.max_bytes {
+        e.add("file", "too-large");
+    }
+    let Some(title) = title.filter(|_| e.is_empty()) else { return Err(Error::Invalid(e)) };
+    let meta = agilekit_kernel::files::put(db, settings, org, Some(p.id()), name, content_type, data).await?;
+    let id = DocumentId::new();
+    let now = clock::now();
+    let mut tx = db.begin().await?;
+    store::get_in_tx(&mut tx, org, call).await?.ok_or(Error::NotFound)?;
+    if !agilekit_kernel::files::mark_attached(&mut tx, org, Some(p.id()), meta.id, now).await? {
+        return Err(Error::Internal("an uploaded file vanished".into()));
+    }
+    store::insert_document(&mut tx, id, call, org, &title, meta.id, now).await?;
+    audit::record(&mut tx, actor, Change { org: Some(org), action: "call.document.add", entity: "grant_call", entity_id: call.to_string(), before: None,
+        after: Some(json!({"document": id, "title": title, "file": meta.id, "name": meta.name, "size": meta.size, "sha256": meta.sha256})) })
+        .await?;
+    tx.commit().await?;
+    Ok(Document { id, title, name: meta.name, size: meta.size, content_type: meta.content_type })
+}
+
+/// Removes a call's document and its file (404 when the call has no such document).
+pub async fn delete_document(db: &Db, actor: &Actor, p: &Principal, org: OrgId, call: CallId, id: DocumentId) -> Result<()> {
+    staff(db, p, org).await?;
+    let mut tx = db.begin().await?;
+    store::get_in_tx(&mut tx, org, call).await?.ok_or(Error::NotFound)?;
+    let Some((title, file)) = store::delete_document(&mut tx, org, call, id).await? else { return Err(Error::NotFound) };
+    audit::record(&mut tx, actor, Change { org: Some(org), action: "call.document.delete", entity: "grant_call", entity_id: call.to_string(),
+        before: Some(json!({"document": id, "title": title, "file": file})), after: None })
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A published call's document with its bytes, for anyone (a draft's: 404).
+pub async fn public_document(db: &Db, call: CallId, id: DocumentId) -> Result<(agilekit_kernel::files::FileMeta, Vec<u8>)> {
+    let r = store::get_published(db, call).await?.ok_or(Error::NotFound)?;
+    let d = store::document(db, call, id).await?.ok_or(Error::NotFound)?;
+    agilekit_kernel::files::read(db, r.org_id, d.file_id).await?.ok_or(Error::NotFound)
+}
+
+/// A call's document with its bytes, for the call's administrators (drafts too).
+pub async fn staff_document(db: &Db, p: &Principal, org: OrgId, call: CallId, id: DocumentId) -> Result<(agilekit_kernel::files::FileMeta, Vec<u8>)> {
+    staff(db, p, org).await?;
+    store::get_in(db, org, call).await?.ok_or(Error::NotFound)?;
+    let d = store::document(db, call, id).await?.ok_or(Error::NotFound)?;
+    agilekit_kernel::files::read(db, org, d.file_id).await?.ok_or(Error::NotFound)
 }

@@ -23,7 +23,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
-use super::model::{Attachment, CallId, CallInput, Category, Criterion, EligibilityInput, FaqId, FaqInput, Phase};
+use super::model::{Attachment, CallId, CallInput, Category, Criterion, DocumentId, EligibilityInput, FaqId, FaqInput, Phase};
 use super::service::{self, Call};
 use crate::applications::service as applications;
 use crate::model::{Band, Cents, GrantRule};
@@ -41,6 +41,11 @@ pub fn router() -> Router<AppState> {
         .route("/orgs/{org}/calls/{call}/applications", get(applications_page))
         .route("/orgs/{org}/calls/{call}/applications.csv", get(applications_csv))
         .route("/orgs/{org}/calls/{call}/opendata", post(opendata_publish))
+        // The document form takes a file: the extractors' own limit off; the outer layers cap a multipart body at the
+        // uploads' limit; the file is held to `[files] max_bytes`.
+        .route("/orgs/{org}/calls/{call}/documents", post(document_add).layer(axum::extract::DefaultBodyLimit::disable()))
+        .route("/orgs/{org}/calls/{call}/documents/{document}", get(document_download))
+        .route("/orgs/{org}/calls/{call}/documents/{document}/delete", post(document_delete))
 }
 
 #[derive(Deserialize, Default)]
@@ -574,6 +579,31 @@ pub struct CallSide {
     pub new_faq: FaqForm,
     pub snapshots: Vec<crate::opendata::SnapshotView>,
     pub opendata_error: Option<String>,
+    pub documents: Vec<DocumentLine>,
+    pub doc_title: F,
+    /// The file input's error (it cannot keep the file: the form asks for it again).
+    pub doc_file_error: Option<String>,
+    pub doc_files_hint: String,
+}
+
+/// A document of the call in the staff's list.
+pub struct DocumentLine {
+    pub id: String,
+    pub title: String,
+    pub name: String,
+    pub size: String,
+    pub href: String,
+}
+
+/// A size as people read it: `512 B`, `12.3 kB`, `4.5 MB`.
+pub fn human_size(n: i64) -> String {
+    if n < 1000 {
+        format!("{n} B")
+    } else if n < 1_000_000 {
+        format!("{:.1} kB", n as f64 / 1000.0)
+    } else {
+        format!("{:.1} MB", n as f64 / 1_000_000.0)
+    }
 }
 
 #[derive(Template, WebTemplate)]
@@ -598,6 +628,8 @@ struct SideState {
     budget: Option<String>,
     budget_errors: FieldErrors,
     opendata_error: Option<String>,
+    doc_title: String,
+    doc_errors: FieldErrors,
 }
 
 async fn build_side(state: &AppState, ctx: &PageCtx, call: &Call, s: &SideState, summary: &mut Vec<SummaryItem>) -> Result<CallSide, PageError> {
@@ -639,7 +671,32 @@ async fn build_side(state: &AppState, ctx: &PageCtx, call: &Call, s: &SideState,
     if let Some(e) = &s.opendata_error {
         summary.push(SummaryItem { anchor: "f-opendata-list".into(), text: e.clone() });
     }
+    let limit = human_size(state.cfg.files.max_bytes as i64);
+    let doc_message = |c: &str| if c == "too-large" || c == "file-too-large" { ctx.t1("gst-e-file-too-large", "size", &limit) } else { message(ctx, c) };
+    let doc_title = f("doc.title".into(), ctx.t("gst-doc-title"), "text", s.doc_title.clone(), s.doc_errors.get("title").map(doc_message));
+    if let Some(e) = &doc_title.error {
+        summary.push(SummaryItem { anchor: doc_title.id.clone(), text: format!("{}: {e}", doc_title.label) });
+    }
+    let doc_file_error = s.doc_errors.get("file").map(doc_message);
+    if let Some(e) = &doc_file_error {
+        summary.push(SummaryItem { anchor: id_of("doc.file"), text: format!("{}: {e}", ctx.t("gst-doc-file")) });
+    }
+    let documents = call
+        .documents
+        .iter()
+        .map(|d| DocumentLine {
+            id: d.id.to_string(),
+            title: d.title.clone(),
+            name: d.name.clone(),
+            size: human_size(d.size),
+            href: format!("/orgs/{}/calls/{}/documents/{}", call.org_id, call.id, d.id),
+        })
+        .collect();
     Ok(CallSide {
+        documents,
+        doc_title,
+        doc_file_error,
+        doc_files_hint: ctx.t1("gst-doc-file-hint", "size", &limit),
         id: call.id.to_string(),
         title: call.title.clone(),
         phase: phase_label(ctx, call.phase),
@@ -707,7 +764,7 @@ async fn new_save(State(state): State<AppState>, SignedIn(user, rc): SignedIn, P
 
 fn notice_of(ctx: &PageCtx, done: &str) -> Option<String> {
     match done {
-        "created" | "saved" | "published" | "faq-added" | "faq-saved" | "faq-deleted" | "budget" | "opendata" => Some(ctx.t(&format!("gst-done-{done}"))),
+        "created" | "saved" | "published" | "faq-added" | "faq-saved" | "faq-deleted" | "budget" | "opendata" | "doc-added" | "doc-deleted" => Some(ctx.t(&format!("gst-done-{done}"))),
         _ => None,
     }
 }
@@ -1008,4 +1065,93 @@ async fn applications_csv(State(state): State<AppState>, SignedIn(user, rc): Sig
     }
     let _ = ctx;
     Ok(out.response(&format!("domande-{id}.csv")))
+}
+
+// Documents: a multipart form (`doc.title`, `doc.file`) adds one; a button per document deletes it.
+
+fn bad_form() -> PageError {
+    PageError::status(StatusCode::BAD_REQUEST, "error-invalid")
+}
+
+async fn document_add(
+    State(state): State<AppState>,
+    SignedIn(user, rc): SignedIn,
+    Path((org, id)): Path<(String, String)>,
+    req: axum::extract::Request,
+) -> Result<Response, PageError> {
+    use axum::extract::FromRequest;
+    let (org, id): (OrgId, CallId) = (parse_id(&org)?, parse_id(&id)?);
+    let p = &user.principal;
+    // Who may not touch the call learns nothing about the body.
+    service::get_in(&state.db, p, org, id).await?;
+    let limit = state.cfg.files.max_bytes;
+    let mut mp = axum::extract::Multipart::from_request(req, &state).await.map_err(|_| bad_form())?;
+    let (mut title, mut file, mut too_large) = (String::new(), None::<(String, String, Vec<u8>)>, false);
+    loop {
+        let mut field = match mp.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                too_large = true;
+                break;
+            }
+            Err(_) => return Err(bad_form()),
+        };
+        match field.name() {
+            Some("doc.title") => {
+                let t = field.text().await.map_err(|_| bad_form())?;
+                if t.contains('\0') {
+                    return Err(bad_form());
+                }
+                title = t;
+            }
+            Some("doc.file") => {
+                let name = field.file_name().unwrap_or_default().to_owned();
+                let ct = field.content_type().unwrap_or("application/octet-stream").to_owned();
+                match crate::applications::api::read_limited(&mut field, limit).await {
+                    Ok(Some(d)) => file = Some((name, ct, d)),
+                    Ok(None) => {
+                        too_large = true;
+                        break;
+                    }
+                    Err(()) => return Err(bad_form()),
+                }
+            }
+            _ => {}
+        }
+    }
+    let (name, ct, data) = file.unwrap_or_default();
+    let result = if too_large {
+        // The title is still checked, so that both errors show at once.
+        let mut e = FieldErrors::new();
+        e.check("title", agilekit_kernel::validate::Text::parse(&title, super::model::DOCUMENT_TITLE_MAX));
+        e.add("file", "file-too-large");
+        Err(Error::Invalid(e))
+    } else {
+        service::add_document(&state.db, &state.cfg.files, &user.actor(rc.ip.clone()), p, org, id, &title, &name, &ct, &data).await
+    };
+    match result {
+        Ok(_) => Ok(see_other(&format!("/orgs/{org}/calls/{id}?done=doc-added#documents"))),
+        Err(Error::Invalid(errors)) => {
+            let call = service::get_in(&state.db, p, org, id).await?;
+            let status = if too_large { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::UNPROCESSABLE_ENTITY };
+            let side = SideState { doc_title: title, doc_errors: errors, ..SideState::default() };
+            let page = render_call(&state, &rc, org, &call, None, &side, "", None).await?;
+            Ok((status, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn document_delete(State(state): State<AppState>, SignedIn(user, rc): SignedIn, Path((org, id, doc)): Path<(String, String, String)>) -> Result<Response, PageError> {
+    let (org, id, doc): (OrgId, CallId, DocumentId) = (parse_id(&org)?, parse_id(&id)?, parse_id(&doc)?);
+    service::delete_document(&state.db, &user.actor(rc.ip.clone()), &user.principal, org, id, doc).await?;
+    Ok(see_other(&format!("/orgs/{org}/calls/{id}?done=doc-deleted#documents")))
+}
+
+/// A call's document for its administrators (a draft's too), as the public download serves it.
+async fn document_download(State(state): State<AppState>, SignedIn(user, _rc): SignedIn, Path((org, id, doc)): Path<(String, String, String)>) -> Result<Response, PageError> {
+    let (org, id, doc): (OrgId, CallId, DocumentId) = (parse_id(&org)?, parse_id(&id)?, parse_id(&doc)?);
+    let (meta, data) = service::staff_document(&state.db, &user.principal, org, id, doc).await?;
+    Ok(crate::applications::api::download(&meta, data))
 }

@@ -5,7 +5,7 @@ use agilekit_kernel::db_run;
 use agilekit_kernel::ids::{AccountId, OrgId};
 use time::OffsetDateTime;
 
-use super::model::{CallId, FaqId, Valid};
+use super::model::{CallId, DocumentId, FaqId, Valid};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct CallRow {
@@ -143,4 +143,51 @@ pub async fn set_budget(tx: &mut Tx, id: CallId, budget_cents: i64, now: OffsetD
     db_run!(tx tx, |c| sqlx::query("UPDATE grant_calls SET budget_cents = $2, updated_at = $3 WHERE id = $1")
         .bind(id).bind(budget_cents).bind(now).execute(c).await?.rows_affected());
     Ok(())
+}
+
+/// A call's document with its file's metadata.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct DocumentRow {
+    pub id: DocumentId,
+    pub title: String,
+    pub file_id: agilekit_kernel::files::FileId,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+    pub created_at: OffsetDateTime,
+}
+
+/// A call's documents, in order of upload.
+pub async fn documents(db: &Db, call: CallId) -> DbResult<Vec<DocumentRow>> {
+    Ok(db_run!(db, |p| sqlx::query_as(
+        "SELECT d.id, d.title, d.file_id, f.name, f.content_type, f.size, d.created_at
+         FROM grant_call_documents d JOIN files f ON f.id = d.file_id WHERE d.call_id = $1 ORDER BY d.created_at, d.id"
+    ).bind(call).fetch_all(p).await?))
+}
+
+/// One document of `call`.
+pub async fn document(db: &Db, call: CallId, id: DocumentId) -> DbResult<Option<DocumentRow>> {
+    Ok(db_run!(db, |p| sqlx::query_as(
+        "SELECT d.id, d.title, d.file_id, f.name, f.content_type, f.size, d.created_at
+         FROM grant_call_documents d JOIN files f ON f.id = d.file_id WHERE d.call_id = $1 AND d.id = $2"
+    ).bind(call).bind(id).fetch_optional(p).await?))
+}
+
+pub async fn insert_document(tx: &mut Tx, id: DocumentId, call: CallId, org: OrgId, title: &str, file: agilekit_kernel::files::FileId, now: OffsetDateTime) -> DbResult<()> {
+    db_run!(tx tx, |c| sqlx::query(
+        "INSERT INTO grant_call_documents (id, call_id, org_id, title, file_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
+    ).bind(id).bind(call).bind(org).bind(title).bind(file).bind(now).execute(c).await?.rows_affected());
+    Ok(())
+}
+
+/// Removes a document of `call` and its file; the removed document's title and file, if there was one.
+pub async fn delete_document(tx: &mut Tx, org: OrgId, call: CallId, id: DocumentId) -> DbResult<Option<(String, agilekit_kernel::files::FileId)>> {
+    let row: Option<(String, agilekit_kernel::files::FileId)> = db_run!(tx tx, |c| sqlx::query_as(
+        "SELECT title, file_id FROM grant_call_documents WHERE id = $1 AND call_id = $2 AND org_id = $3"
+    ).bind(id).bind(call).bind(org).fetch_optional(c).await?);
+    if let Some((_, file)) = &row {
+        db_run!(tx tx, |c| sqlx::query("DELETE FROM grant_call_documents WHERE id = $1").bind(id).execute(c).await?.rows_affected());
+        db_run!(tx tx, |c| sqlx::query("DELETE FROM files WHERE org_id = $1 AND id = $2").bind(org).bind(*file).execute(c).await?.rows_affected());
+    }
+    Ok(row)
 }

@@ -1,7 +1,7 @@
 //! Public pages of funding calls: the list of published calls (`/calls`, for anyone, grouped by where each stands)
-//! and a call's page (`/calls/{call}`) with its rules and FAQ, and for a signed-in person the form that opens an
-//! application for one of the companies they represent (the POST is the applications' pages'). A draft, or an id
-//! that is no published call, is a 404.
+//! and a call's page (`/calls/{call}`) with its rules, documents and FAQ, and for a signed-in person the form that
+//! opens an application for one of the companies they represent (the POST is the applications' pages'). A draft, or
+//! an id that is no published call, is a 404; so is a draft's document (`/calls/{call}/documents/{document}`).
 
 use agilekit_kernel::clock;
 use agilekit_web::AppState;
@@ -15,14 +15,34 @@ use axum::extract::{Path, State};
 use axum::routing::get;
 use time::OffsetDateTime;
 
-use super::model::{CallId, Mode, Phase};
+use super::model::{CallId, DocumentId, Mode, Phase};
 use super::service::{self, Call};
 use crate::companies::model::region_name;
 use crate::model::{Cents, GrantRule};
 
 /// The pages of this module.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/calls", get(list_page)).route("/calls/{call}", get(call_page))
+    Router::new()
+        .route("/calls", get(list_page))
+        .route("/calls/{call}", get(call_page))
+        .route("/calls/{call}/documents/{document}", get(document_download))
+}
+
+/// A published call's document, for anyone (a draft's, or an id that is none of the call's: 404), served as a
+/// download: never inline, never sniffed, sandboxed.
+async fn document_download(State(state): State<AppState>, Path((call, doc)): Path<(String, String)>) -> Result<axum::response::Response, PageError> {
+    let call: CallId = call.trim().parse().map_err(|_| PageError::not_found())?;
+    let doc: DocumentId = doc.trim().parse().map_err(|_| PageError::not_found())?;
+    let (meta, data) = service::public_document(&state.db, call, doc).await?;
+    Ok(crate::applications::api::download(&meta, data))
+}
+
+/// A document in the call's page.
+pub struct DocumentLine {
+    pub title: String,
+    pub name: String,
+    pub size: String,
+    pub href: String,
 }
 
 /// A share in basis points as people read it: `33,33 %` (Italian) or `33.33%`-like with the language's separator.
@@ -181,6 +201,7 @@ struct CallPage {
     opens: String,
     closes: String,
     faqs: Vec<(String, String)>,
+    documents: Vec<DocumentLine>,
     /// Whether applications may still be prepared or sent (not closed).
     can_apply: bool,
     companies: Vec<CompanyChoice>,
@@ -252,6 +273,16 @@ async fn call_page(State(state): State<AppState>, rc: RequestCtx, Path(id): Path
         opens: clock::format_rome(c.opens_at),
         closes: clock::format_rome(c.closes_at),
         faqs: c.faqs.iter().map(|f| (f.question.clone(), f.answer.clone())).collect(),
+        documents: c
+            .documents
+            .iter()
+            .map(|d| DocumentLine {
+                title: d.title.clone(),
+                name: d.name.clone(),
+                size: super::staff_web::human_size(d.size),
+                href: format!("/calls/{}/documents/{}", c.id, d.id),
+            })
+            .collect(),
         can_apply: c.phase != Phase::Closed,
         companies,
         login_href: format!("/login?next=%2Fcalls%2F{}", c.id),

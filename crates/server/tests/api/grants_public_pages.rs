@@ -48,7 +48,7 @@ pub const SCOPED_ROUTES: &[(&str, &str, &str)] = &[
 ];
 
 /// Pages of nobody in particular: the published calls (anyone), one's own companies and the registration form.
-pub const UNSCOPED_ROUTES: &[&str] = &["/calls", "/calls/{call}", "/companies", "/companies/new"];
+pub const UNSCOPED_ROUTES: &[&str] = &["/calls", "/calls/{call}", "/calls/{call}/documents/{document}", "/companies", "/companies/new"];
 
 async fn calls(app: &TestApp) -> (String, String) {
     let region = app.org_id("r_lombar").await;
@@ -365,5 +365,42 @@ both_engines!(another_persons_company_is_a_404_on_every_route_and_forms_need_our
     let r = no_origin.post(app.at(&format!("/companies/{id}/aid/{aid_id}/delete"))).header("origin", "https://evil.example").send().await.unwrap();
     assert_eq!(r.status(), 403);
     assert_eq!(audit_head(&app.db).await, head, "a refused cross-site form changes nothing");
+    app
+});
+
+both_engines!(a_calls_documents_are_public_once_published_and_only_under_their_own_call, |app| async move {
+    let (published, draft) = calls(&app).await;
+    let region = app.org_id("r_lombar").await;
+    let admin = app.login("admin@regione.example").await;
+    let add = |call: String, title: &'static str, data: &'static [u8]| {
+        let admin = admin.clone();
+        let url = app.at(&format!("/api/v1/orgs/{region}/calls/{call}/documents"));
+        async move {
+            let (ct, body) = crate::grants_applications::multipart(&[("title", title)], &[("file", "allegato.pdf", "application/pdf", data)]);
+            let r = admin.post(url).header("content-type", ct).body(body).send().await.unwrap();
+            assert_eq!(r.status().as_u16(), 201);
+            r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let public_doc = add(published.clone(), "Allegato A pubblico", b"%PDF-1.4 allegato pubblico").await;
+    let draft_doc = add(draft.clone(), "Allegato riservato", b"%PDF-1.4 allegato riservato").await;
+    for who in [app.client(), app.login("cittadino@example.it").await] {
+        // The published call's document: listed, with its size, and downloadable.
+        let (s, page) = get(&app, &who, &format!("/calls/{published}")).await;
+        assert_eq!(s, 200);
+        assert!(page.contains("Allegato A pubblico") && page.contains("allegato.pdf, 26 B") && page.contains(&format!("/calls/{published}/documents/{public_doc}")), "{page}");
+        let r = who.get(app.at(&format!("/calls/{published}/documents/{public_doc}"))).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        assert_eq!(r.headers()["cache-control"], "private, no-store");
+        assert_eq!(r.bytes().await.unwrap().as_ref(), b"%PDF-1.4 allegato pubblico");
+        // A draft's document is nobody's business, nor is it reachable through a published call's path.
+        for path in [format!("/calls/{draft}/documents/{draft_doc}"), format!("/calls/{published}/documents/{draft_doc}"), format!("/calls/{draft}/documents/{public_doc}"), format!("/calls/{published}/documents/nonsense")] {
+            let (s, body) = get(&app, &who, &path).await;
+            assert_eq!(s, 404, "{path}");
+            assert!(!body.contains("riservato"), "{path} leaked");
+        }
+    }
+    let v = api_expect(&app, &app.client(), "GET", &format!("/api/v1/calls/{published}"), None, 200).await;
+    assert_eq!(v["documents"], json!([{"id": public_doc, "title": "Allegato A pubblico", "name": "allegato.pdf", "size": 26, "content_type": "application/pdf"}]));
     app
 });

@@ -8,7 +8,7 @@ use reqwest::Client;
 use serde_json::{Value, json};
 
 use crate::both_engines;
-use crate::grants_applications::{complete, open_application, published_call};
+use crate::grants_applications::{complete, multipart, open_application, published_call, scalar, sha_hex};
 use crate::helpers::*;
 
 const ADMIN: &str = "admin@regione.example";
@@ -32,6 +32,11 @@ pub const SCOPED_ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/orgs/{org}/calls/{call}/applications.csv", ""),
     ("PUT", "/api/v1/orgs/{org}/calls/{call}/budget", r#"{"budget": "9.000.000,00"}"#),
     ("POST", "/api/v1/orgs/{org}/calls/{call}/opendata", r#"{"list": "admitted"}"#),
+    ("POST", "/orgs/{org}/calls/{call}/documents", ""),
+    ("GET", "/orgs/{org}/calls/{call}/documents/{document}", ""),
+    ("POST", "/orgs/{org}/calls/{call}/documents/{document}/delete", ""),
+    ("POST", "/api/v1/orgs/{org}/calls/{call}/documents", r#"{"title": "Preso"}"#),
+    ("DELETE", "/api/v1/orgs/{org}/calls/{call}/documents/{document}", ""),
 ];
 
 /// The public open-data routes (no organisation or person: anyone reads what was published).
@@ -489,10 +494,14 @@ both_engines!(another_organisations_administrator_gets_404_on_every_staff_route_
         .as_str()
         .unwrap()
         .to_owned();
+    let (ct, body) = multipart(&[("title", "Decreto riservato")], &[("file", "decreto.pdf", "application/pdf", b"%PDF-1.4 riservato")]);
+    let r = admin.post(app.at(&format!("/api/v1/orgs/{region}/calls/{call_id}/documents"))).header("content-type", ct).body(body).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let document = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
     let attacker = app.login("admin@arpa.example").await;
     let head = audit_head(&app.db).await;
     for (m, path, body) in SCOPED_ROUTES {
-        let path = path.replace("{org}", &region.to_string()).replace("{call}", &call_id).replace("{faq}", &faq);
+        let path = path.replace("{org}", &region.to_string()).replace("{call}", &call_id).replace("{faq}", &faq).replace("{document}", &document);
         let url = app.at(&path);
         let rb = match (*m, path.starts_with("/api/")) {
             ("GET", _) => attacker.get(&url),
@@ -504,8 +513,169 @@ both_engines!(another_organisations_administrator_gets_404_on_every_staff_route_
         let text = r.text().await.unwrap_or_default();
         // Creating a call in another organisation is refused as not found too (the attacker is not a member).
         assert_eq!(s, 404, "{m} {path}: {text}");
-        assert!(!text.contains("Domanda riservata") && !text.contains("Avviso smartworking"), "{m} {path} leaked: {text}");
+        assert!(!text.contains("Domanda riservata") && !text.contains("Avviso smartworking") && !text.contains("riservato"), "{m} {path} leaked: {text}");
     }
     assert_eq!(audit_head(&app.db).await, head, "nothing changed");
+    app
+});
+
+/// A draft call of the region (not published); its id.
+async fn draft_call(app: &TestApp, admin: &Client, title: &str) -> String {
+    let region = app.org_id("r_lombar").await;
+    let at = |days: i64| {
+        (time::OffsetDateTime::now_utc() + time::Duration::days(days)).replace_nanosecond(0).unwrap().format(&time::format_description::well_known::Rfc3339).unwrap()
+    };
+    let body = json!({
+        "title": title, "summary": "Contributi per piani di smart working.", "body": "", "budget_cents": 10_000_000_i64,
+        "mode": "sportello",
+        "grant_rule": {"kind": "bands", "bands": [{"min_employees": 3, "max_employees": null, "amount": 750_000}]},
+        "categories": [{"code": "consulenza", "label": "Consulenza e formazione"}],
+        "eligibility": {"min_employees": 3, "excluded_sectors": [], "site_region": "03"},
+        "opens_at": at(10), "closes_at": at(40), "de_minimis": true
+    });
+    api_expect(app, admin, "POST", &format!("/api/v1/orgs/{region}/calls"), Some(body), 201).await["id"].as_str().unwrap().to_owned()
+}
+
+async fn count_documents(app: &TestApp, call: &str) -> i64 {
+    scalar(&app.db, &format!("SELECT COUNT(*) FROM grant_call_documents d JOIN grant_calls c ON c.id = d.call_id WHERE c.title = '{call}'")).await
+}
+
+async fn audited(app: &TestApp, action: &str) -> i64 {
+    scalar(&app.db, &format!("SELECT COUNT(*) FROM audit_log WHERE action = '{action}'")).await
+}
+
+both_engines!(a_calls_documents_are_refused_beside_their_fields_listed_downloaded_and_deleted, |app| async move {
+    let region = app.org_id("r_lombar").await;
+    let admin = app.login(ADMIN).await;
+    let title = "Avviso con documenti 2027";
+    let call = draft_call(&app, &admin, title).await;
+    let api = format!("/api/v1/orgs/{region}/calls/{call}/documents");
+    let upload = |fields: Vec<(&'static str, String)>, files: Vec<(&'static str, &'static str, &'static str, Vec<u8>)>| {
+        let refs: Vec<(&str, &str)> = fields.iter().map(|(a, b)| (*a, b.as_str())).collect();
+        let frefs: Vec<(&str, &str, &str, &[u8])> = files.iter().map(|(a, b, c, d)| (*a, *b, *c, d.as_slice())).collect();
+        multipart(&refs, &frefs)
+    };
+    let pdf = b"%PDF-1.4 decreto di approvazione del bando".to_vec();
+    let head = audit_head(&app.db).await;
+
+    // The API: a missing title, a title too long, no file, a file over the limit; nothing stored, nothing audited.
+    for (fields, files, want, errs) in [
+        (vec![], vec![("file", "decreto.pdf", "application/pdf", pdf.clone())], 422, vec![("title", "required")]),
+        (vec![("title", "x".repeat(201))], vec![("file", "decreto.pdf", "application/pdf", pdf.clone())], 422, vec![("title", "too-long")]),
+        (vec![("title", "Decreto".to_owned())], vec![], 422, vec![("file", "required")]),
+        (vec![("title", "Decreto".to_owned())], vec![("file", "grande.pdf", "application/pdf", vec![7u8; 10 * 1024 * 1024 + 1])], 413, vec![("file", "file-too-large")]),
+    ] {
+        let (ct, body) = upload(fields, files);
+        let r = admin.post(app.at(&api)).header("content-type", ct).body(body).send().await.unwrap();
+        let s = r.status().as_u16();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(s, want, "{v}");
+        let got = field_errors(&v);
+        for (f, c) in errs {
+            assert!(got.contains(&(f.to_owned(), c.to_owned())), "{f} {c} in {v}");
+        }
+        if s == 413 {
+            assert_eq!(v["limit"], 10 * 1024 * 1024, "{v}");
+            assert_eq!(v["code"], "file-too-large");
+        }
+    }
+    assert_eq!(count_documents(&app, title).await, 0, "nothing stored");
+    assert_eq!(audit_head(&app.db).await, head, "nothing audited");
+
+    // The staff page: a missing title and a file too large, each beside its field and in the summary, the title kept.
+    let page_url = format!("/orgs/{region}/calls/{call}");
+    let (ct, body) = upload(vec![("doc.title", String::new())], vec![("doc.file", "decreto.pdf", "application/pdf", pdf.clone())]);
+    let r = admin.post(app.at(&format!("{page_url}/documents"))).header("content-type", ct).body(body).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("id=\"f-doc-title-error\"") && html.contains("href=\"#f-doc-title\""), "{html}");
+    let (ct, body) = upload(vec![("doc.title", "Decreto <di> approvazione".to_owned())], vec![("doc.file", "grande.pdf", "application/pdf", vec![7u8; 10 * 1024 * 1024 + 1])]);
+    let r = admin.post(app.at(&format!("{page_url}/documents"))).header("content-type", ct).body(body).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("id=\"f-doc-file-error\"") && html.contains("href=\"#f-doc-file\"") && html.contains("10.5 MB"), "the limit said: {html}");
+    assert!(html.contains("value=\"Decreto &#60;di&#62; approvazione\"") || html.contains("value=\"Decreto &lt;di&gt; approvazione\""), "the title kept: {html}");
+    assert!(!html.contains("id=\"f-doc-title-error\""));
+    assert_eq!(count_documents(&app, title).await, 0, "nothing stored");
+    assert_eq!(audit_head(&app.db).await, head, "nothing audited");
+
+    // A good one from the page, another from the API: listed in order of upload.
+    let (ct, body) = upload(vec![("doc.title", "Decreto di approvazione".to_owned())], vec![("doc.file", "decreto.pdf", "application/pdf", pdf.clone())]);
+    let r = admin.post(app.at(&format!("{page_url}/documents"))).header("content-type", ct).body(body).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(r.headers()["location"].to_str().unwrap(), format!("{page_url}?done=doc-added#documents"));
+    let docx = b"PK\x03\x04 modulo di domanda".to_vec();
+    let (ct, body) = upload(vec![("title", "Modulo di domanda".to_owned())], vec![("file", "modulo domanda.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", docx.clone())]);
+    let r = admin.post(app.at(&api)).header("content-type", ct).body(body).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let modulo: Value = r.json().await.unwrap();
+    assert_eq!(modulo["name"], "modulo domanda.docx");
+    assert_eq!(modulo["size"], docx.len());
+    assert_eq!(audited(&app, "call.document.add").await, 2);
+    assert_eq!(audit_head(&app.db).await, head + 2, "each add audited");
+
+    let staff = api_expect(&app, &admin, "GET", &format!("/api/v1/orgs/{region}/calls/{call}"), None, 200).await;
+    let docs = staff["documents"].as_array().unwrap();
+    assert_eq!(docs.len(), 2);
+    assert_eq!((docs[0]["title"].as_str().unwrap(), docs[0]["name"].as_str().unwrap(), docs[0]["size"].as_u64().unwrap()), ("Decreto di approvazione", "decreto.pdf", pdf.len() as u64));
+    assert_eq!(docs[0]["content_type"], "application/pdf");
+    assert_eq!(docs[1]["id"], modulo["id"]);
+    let decreto = docs[0]["id"].as_str().unwrap().to_owned();
+    let (s, html) = page(&app, &admin, &format!("{page_url}?done=doc-added")).await;
+    assert_eq!(s, 200);
+    assert!(html.contains("Documento aggiunto."));
+    let (a, b) = (html.find("Decreto di approvazione").unwrap(), html.find("Modulo di domanda").unwrap());
+    assert!(a < b, "in order of upload");
+    assert!(html.contains(&format!("href=\"/orgs/{region}/calls/{call}/documents/{decreto}\"")));
+
+    // The staff download a draft's document; the public may not, nor read the draft.
+    let r = admin.get(app.at(&format!("{page_url}/documents/{decreto}"))).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(sha_hex(&r.bytes().await.unwrap()), sha_hex(&pdf));
+    let anyone = app.client();
+    assert_eq!(anyone.get(app.at(&format!("/calls/{call}/documents/{decreto}"))).send().await.unwrap().status().as_u16(), 404);
+    assert_eq!(anyone.get(app.at(&format!("/api/v1/calls/{call}"))).send().await.unwrap().status().as_u16(), 404);
+
+    // Published: anyone reads the list and downloads the same bytes, as an attachment never sniffed, sandboxed.
+    api_expect(&app, &admin, "POST", &format!("/api/v1/orgs/{region}/calls/{call}/publish"), None, 200).await;
+    let public = api_expect(&app, &anyone, "GET", &format!("/api/v1/calls/{call}"), None, 200).await;
+    let pd = public["documents"].as_array().unwrap();
+    assert_eq!(pd.len(), 2);
+    assert_eq!(pd[0], json!({"id": decreto, "title": "Decreto di approvazione", "name": "decreto.pdf", "size": pdf.len(), "content_type": "application/pdf"}));
+    let (s, html) = page(&app, &anyone, &format!("/calls/{call}")).await;
+    assert_eq!(s, 200);
+    assert!(html.contains(&format!("href=\"/calls/{call}/documents/{decreto}\"")) && html.contains("Decreto di approvazione") && html.contains("decreto.pdf"), "{html}");
+    let r = anyone.get(app.at(&format!("/calls/{call}/documents/{decreto}"))).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let h = r.headers().clone();
+    assert_eq!(h["content-type"], "application/pdf");
+    assert!(h["content-disposition"].to_str().unwrap().starts_with("attachment; filename=\"decreto.pdf\""));
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["content-security-policy"], "sandbox");
+    assert_eq!(sha_hex(&r.bytes().await.unwrap()), sha_hex(&pdf));
+    let r = anyone.get(app.at(&format!("/calls/{call}/documents/{}", modulo["id"].as_str().unwrap()))).send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "application/octet-stream", "an unsafe type is not served as itself");
+    assert_eq!(sha_hex(&r.bytes().await.unwrap()), sha_hex(&docx));
+
+    // An erratum after publication; then deletes, from the page and from the API.
+    let (ct, body) = upload(vec![("title", "Rettifica".to_owned())], vec![("file", "rettifica.pdf", "application/pdf", b"%PDF-1.4 rettifica".to_vec())]);
+    let r = admin.post(app.at(&api)).header("content-type", ct).body(body).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let erratum = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let deletes_before = audited(&app, "call.document.delete").await;
+    let (s, loc, _) = post(&app, &admin, &format!("{page_url}/documents/{decreto}/delete"), &[]).await;
+    assert_eq!((s, loc.as_str()), (303, format!("{page_url}?done=doc-deleted#documents").as_str()));
+    api_expect(&app, &admin, "DELETE", &format!("{api}/{erratum}"), None, 204).await;
+    api_expect(&app, &admin, "DELETE", &format!("{api}/{erratum}"), None, 404).await;
+    assert_eq!(audited(&app, "call.document.delete").await, deletes_before + 2, "each delete audited");
+    let public = api_expect(&app, &anyone, "GET", &format!("/api/v1/calls/{call}"), None, 200).await;
+    let left: Vec<&str> = public["documents"].as_array().unwrap().iter().map(|d| d["title"].as_str().unwrap()).collect();
+    assert_eq!(left, ["Modulo di domanda"]);
+    let (_, html) = page(&app, &admin, &page_url).await;
+    assert!(!html.contains("Decreto di approvazione") && !html.contains("Rettifica") && html.contains("Modulo di domanda"));
+    let (_, html) = page(&app, &anyone, &format!("/calls/{call}")).await;
+    assert!(!html.contains("Decreto di approvazione") && html.contains("Modulo di domanda"));
+    assert_eq!(anyone.get(app.at(&format!("/calls/{call}/documents/{decreto}"))).send().await.unwrap().status().as_u16(), 404);
+    assert_eq!(scalar(&app.db, &format!("SELECT COUNT(*) FROM files WHERE sha256 = '{}'", sha_hex(&pdf))).await, 0, "the file went with it");
     app
 });
